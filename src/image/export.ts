@@ -1,0 +1,56 @@
+import { corrupt } from "../util/errors.js";
+import { entryCount, entryId, entryLength } from "../store/recipe.js";
+import type { Store } from "../store/store.js";
+import { ZERO_ID, type Recipe } from "../store/types.js";
+import { ImageDigest } from "./digest.js";
+import { ImageFile } from "./image-file.js";
+
+const WRITE_BATCH = 8 * 1024 * 1024;
+
+/** Rebuilds an image from the local store: every chunk and the whole digest are checked. */
+export function exportImage(
+  store: Store,
+  recipe: Recipe,
+  target: string,
+  opts: { force?: boolean; onProgress?: (done: number, total: number) => void } = {},
+): void {
+  const file = new ImageFile(target, recipe.size, opts.force ?? false);
+  try {
+    const digest = new ImageDigest();
+    const batch = Buffer.allocUnsafe(WRITE_BATCH);
+    let batchStart = 0;
+    let batchFill = 0;
+    let offset = 0;
+    const flush = () => {
+      if (batchFill > 0) file.write(batch.subarray(0, batchFill), batchStart);
+      batchFill = 0;
+    };
+    for (let i = 0, n = entryCount(recipe); i < n; i++) {
+      const id = entryId(recipe, i);
+      const len = entryLength(recipe, i);
+      if (id.equals(ZERO_ID)) {
+        flush();
+        digest.zeros(len);
+      } else {
+        const chunk = store.getChunk(id);
+        digest.update(chunk);
+        if (batchFill + chunk.length > WRITE_BATCH) flush();
+        if (batchFill === 0) batchStart = offset;
+        if (chunk.length > WRITE_BATCH) file.write(chunk, offset);
+        else {
+          chunk.copy(batch, batchFill);
+          batchFill += chunk.length;
+        }
+      }
+      offset += len;
+      if ((i & 255) === 0) opts.onProgress?.(offset, recipe.size);
+    }
+    flush();
+    if (digest.hex() !== recipe.digest) throw corrupt(`image '${recipe.name}': rebuilt bytes do not match the image digest`);
+    file.finish();
+    opts.onProgress?.(recipe.size, recipe.size);
+  } catch (err) {
+    file.abort();
+    throw err;
+  }
+}

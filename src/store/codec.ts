@@ -1,0 +1,35 @@
+import { Compressor, Decompressor } from "zstd-napi";
+import { corrupt } from "../util/errors.js";
+import { Codec } from "./types.js";
+
+export class FrameCodec {
+  private readonly compressor = new Compressor();
+  private readonly decompressor = new Decompressor();
+
+  constructor(readonly codec: Codec, level: number) {
+    this.compressor.setParameters({ compressionLevel: level, contentSizeFlag: true, checksumFlag: false });
+  }
+
+  /** Encodes raw bytes; keeps them raw when compression does not shrink them. */
+  encode(raw: Buffer): { codec: Codec; payload: Buffer } {
+    if (this.codec === Codec.Zstd) {
+      const z = this.compressor.compress(raw);
+      if (z.length < raw.length) return { codec: Codec.Zstd, payload: z };
+    }
+    return { codec: Codec.None, payload: Buffer.from(raw) };
+  }
+
+  decode(codec: Codec, payload: Buffer, rawLength: number): Buffer {
+    let raw: Buffer;
+    if (codec === Codec.None) raw = payload;
+    else if (codec === Codec.Zstd) {
+      try {
+        raw = this.decompressor.decompress(payload);
+      } catch (err) {
+        throw corrupt(`frame does not decompress: ${(err as Error).message}`);
+      }
+    } else throw corrupt(`unknown frame codec ${codec as number}`);
+    if (raw.length !== rawLength) throw corrupt(`frame holds ${raw.length} bytes, expected ${rawLength}`);
+    return raw;
+  }
+}

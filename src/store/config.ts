@@ -1,0 +1,45 @@
+import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { Exit, NitroError, notFound } from "../util/errors.js";
+import type { ChunkerParams } from "./types.js";
+
+export const REPO_FORMAT = "nitro-repository";
+export const REPO_VERSION = 1;
+
+export interface StoreConfig {
+  format: typeof REPO_FORMAT;
+  version: number;
+  /** Name of the site this node belongs to. */
+  site: string;
+  chunker: ChunkerParams;
+  compression: { codec: "zstd" | "none"; level: number };
+  created: string;
+}
+
+export const configPath = (dir: string) => join(dir, "nitro.json");
+
+export function readConfig(dir: string): StoreConfig {
+  const path = configPath(dir);
+  if (!existsSync(path))
+    throw notFound(`no nitro repository at ${dir} (create one with 'nitro init', or pass --repo)`);
+  let cfg: StoreConfig;
+  try {
+    cfg = JSON.parse(readFileSync(path, "utf8")) as StoreConfig;
+  } catch {
+    throw new NitroError(Exit.CORRUPT, `${path} is not valid JSON`);
+  }
+  if (cfg.format !== REPO_FORMAT) throw new NitroError(Exit.CORRUPT, `${dir} is not a nitro repository`);
+  if (cfg.version !== REPO_VERSION)
+    throw new NitroError(
+      Exit.CORRUPT,
+      `repository ${dir} has format version ${cfg.version}; this nitro reads version ${REPO_VERSION}`,
+    );
+  return cfg;
+}
+
+/** Writes a small file atomically: temp file, then rename. */
+export function writeFileAtomic(path: string, data: string): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, data);
+  renameSync(tmp, path);
+}

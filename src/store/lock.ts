@@ -1,0 +1,46 @@
+import { closeSync, ftruncateSync, openSync, readFileSync, writeSync } from "node:fs";
+import { flockSync } from "fs-ext";
+import { Exit, NitroError } from "../util/errors.js";
+
+/**
+ * One writer per repository at a time, through flock(2): the kernel drops the lock when the
+ * process dies, so a crash (or kill -9) never leaves a stale lock behind for cron to trip over.
+ */
+export class RepoLock {
+  private constructor(private fd: number) {}
+
+  static async acquire(path: string, waitSeconds: number): Promise<RepoLock> {
+    const fd = openSync(path, "a+");
+    const deadline = Date.now() + waitSeconds * 1000;
+    for (;;) {
+      try {
+        flockSync(fd, "exnb");
+        ftruncateSync(fd, 0);
+        writeSync(fd, `${process.pid}\n`, 0);
+        return new RepoLock(fd);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== "EAGAIN" && code !== "EWOULDBLOCK") {
+          closeSync(fd);
+          throw err;
+        }
+        if (Date.now() >= deadline) {
+          closeSync(fd);
+          const holder = readFileSync(path, "utf8").trim();
+          throw new NitroError(
+            Exit.LOCKED,
+            `repository is locked by another nitro process${holder ? ` (pid ${holder})` : ""}; retry later or raise --lock-wait`,
+          );
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
+
+  release(): void {
+    if (this.fd < 0) return;
+    flockSync(this.fd, "un");
+    closeSync(this.fd);
+    this.fd = -1;
+  }
+}

@@ -1,0 +1,250 @@
+import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { blake3 } from "@napi-rs/blake-hash";
+import { corrupt, exists, Exit, NitroError, notFound } from "../util/errors.js";
+import { FrameCodec } from "./codec.js";
+import { readConfig, writeFileAtomic, configPath, REPO_FORMAT, REPO_VERSION, type StoreConfig } from "./config.js";
+import { decodeLocation, IndexDb, type ChunkLocation, type Counters } from "./index-db.js";
+import { RepoLock } from "./lock.js";
+import { PackReader, parseFrameHeader } from "./pack.js";
+import { decodeRecipe, encodeRecipe, entryCount, entryId, summarize, validateImageName } from "./recipe.js";
+import { Codec, ZERO_ID, type ChunkId, type Frame, type FrameChunk, type Recipe, type RecipeSummary } from "./types.js";
+import { StoreWriter } from "./writer.js";
+
+export interface StoreStats extends Counters {
+  images: number;
+  /** Sum of the sizes of all images. */
+  logicalBytes: number;
+  /** Bytes of pack files on disk (stored bytes plus what interrupted writes left unreferenced). */
+  packBytes: number;
+}
+
+export interface CheckReport {
+  chunks: number;
+  frames: number;
+  recipes: number;
+  errors: string[];
+}
+
+const FRAME_CACHE = 8;
+const REFRAME_TARGET = 2 * 1024 * 1024;
+
+export const packDir = (dir: string) => join(dir, "packs");
+export const packPath = (dir: string, id: number) => join(packDir(dir), `${String(id).padStart(8, "0")}.pack`);
+
+/**
+ * The store engine: chunks in frames in append-only packs, an LMDB index, recipes. The same class
+ * serves the local repository and, behind `nitro serve`, a remote site. Readers never lock (LMDB
+ * snapshots, packs never rewritten); writers go through one StoreWriter under the repo lock.
+ */
+export class Store {
+  private readonly packs: PackReader;
+  private readonly frameCache = new Map<string, Buffer>();
+  readonly codec: FrameCodec;
+
+  private constructor(
+    readonly dir: string,
+    readonly config: StoreConfig,
+    readonly index: IndexDb,
+  ) {
+    this.packs = new PackReader((id) => packPath(dir, id));
+    this.codec = new FrameCodec(config.compression.codec === "zstd" ? Codec.Zstd : Codec.None, config.compression.level);
+  }
+
+  static init(dir: string, cfg: Omit<StoreConfig, "format" | "version" | "created">): Store {
+    if (existsSync(configPath(dir))) throw exists(`a nitro repository already exists at ${dir}`);
+    mkdirSync(packDir(dir), { recursive: true });
+    const config: StoreConfig = { format: REPO_FORMAT, version: REPO_VERSION, ...cfg, created: new Date().toISOString() };
+    const index = new IndexDb(join(dir, "index"));
+    // The config file is written last: a repository half-created by a crash is not taken for one.
+    writeFileAtomic(configPath(dir), JSON.stringify(config, null, 2) + "\n");
+    return new Store(dir, config, index);
+  }
+
+  static open(dir: string): Store {
+    const config = readConfig(dir);
+    return new Store(dir, config, new IndexDb(join(dir, "index")));
+  }
+
+  /** Takes the repository lock and returns the one writer. */
+  async writer(lockWait = 10): Promise<StoreWriter> {
+    const lock = await RepoLock.acquire(join(this.dir, "lock"), lockWait);
+    return new StoreWriter(this, lock, nextPackId(this.dir));
+  }
+
+  has(ids: ChunkId[]): boolean[] {
+    return ids.map((id) => this.index.has(id));
+  }
+
+  /** A chunk's bytes, checked against its id. */
+  getChunk(id: ChunkId): Buffer {
+    const loc = this.index.location(id);
+    if (!loc) throw notFound(`chunk ${id.toString("hex")} is not in this store`);
+    const chunk = this.frameRaw(loc).subarray(loc.innerOffset, loc.innerOffset + loc.rawLength);
+    if (!blake3(chunk).equals(id))
+      throw corrupt(`chunk ${id.toString("hex")} in pack ${loc.pack} at ${loc.frameOffset} is corrupt`);
+    return chunk;
+  }
+
+  /**
+   * Frames holding exactly the given chunks, for sending: a stored frame whose chunks are all
+   * wanted goes as it is on disk (no recompression); the rest are regrouped and recompressed.
+   */
+  *readFrames(ids: ChunkId[]): Generator<Frame> {
+    const groups = new Map<string, { loc: ChunkLocation; ids: ChunkId[] }>();
+    const seen = new Set<string>();
+    for (const id of ids) {
+      const key = id.toString("latin1");
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const loc = this.index.location(id);
+      if (!loc) throw notFound(`chunk ${id.toString("hex")} is not in this store`);
+      const fk = `${loc.pack}:${loc.frameOffset}`;
+      const g = groups.get(fk);
+      if (g) g.ids.push(id);
+      else groups.set(fk, { loc, ids: [id] });
+    }
+    const ordered = [...groups.values()].sort((a, b) => a.loc.pack - b.loc.pack || a.loc.frameOffset - b.loc.frameOffset);
+    let partial: { chunks: FrameChunk[]; parts: Buffer[]; raw: number } = { chunks: [], parts: [], raw: 0 };
+    const flushPartial = (): Frame => {
+      const { codec, payload } = this.codec.encode(Buffer.concat(partial.parts, partial.raw));
+      const frame = { codec, chunks: partial.chunks, payload };
+      partial = { chunks: [], parts: [], raw: 0 };
+      return frame;
+    };
+    for (const { loc, ids: wanted } of ordered) {
+      const bytes = this.packs.read(loc.pack, loc.frameOffset, loc.frameLength);
+      const h = parseFrameHeader(bytes, `pack ${loc.pack} at ${loc.frameOffset}`);
+      if (wanted.length === h.chunks.length) {
+        yield { codec: h.codec, chunks: h.chunks, payload: bytes.subarray(h.headerLength) };
+        continue;
+      }
+      const raw = this.frameRaw(loc);
+      for (const id of wanted) {
+        const l = decodeLocation(this.index.chunks.get(id)!);
+        partial.chunks.push({ id, length: l.rawLength });
+        partial.parts.push(raw.subarray(l.innerOffset, l.innerOffset + l.rawLength));
+        partial.raw += l.rawLength;
+        if (partial.raw >= REFRAME_TARGET) yield flushPartial();
+      }
+    }
+    if (partial.chunks.length > 0) yield flushPartial();
+  }
+
+  getRecipe(name: string): Recipe | undefined {
+    validateImageName(name);
+    const v = this.index.recipes.get(name);
+    return v ? decodeRecipe(v) : undefined;
+  }
+
+  listRecipes(): RecipeSummary[] {
+    return [...this.index.heads.getRange()].map(({ value }) => JSON.parse(value) as RecipeSummary);
+  }
+
+  /** Missing chunks of a recipe: a recipe is only ever stored when this is empty. */
+  missingChunks(recipe: Recipe): number {
+    let missing = 0;
+    for (let i = 0, n = entryCount(recipe); i < n; i++) {
+      const id = entryId(recipe, i);
+      if (!id.equals(ZERO_ID) && !this.index.has(id)) missing++;
+    }
+    return missing;
+  }
+
+  /** Stores a recipe whose chunks are all present (for sites receiving one over the wire). */
+  putRecipe(recipe: Recipe): void {
+    validateImageName(recipe.name);
+    const missing = this.missingChunks(recipe);
+    if (missing > 0)
+      throw new NitroError(Exit.INCOMPLETE, `image '${recipe.name}' refers to ${missing} chunks this store lacks`);
+    this.index.env.transactionSync(() => this.writeRecipe(recipe));
+  }
+
+  /** Inside a write transaction. */
+  writeRecipe(recipe: Recipe): void {
+    this.index.recipes.putSync(recipe.name, encodeRecipe(recipe));
+    this.index.heads.putSync(recipe.name, JSON.stringify(summarize(recipe)));
+  }
+
+  stats(): StoreStats {
+    const heads = this.listRecipes();
+    let packBytes = 0;
+    for (const f of readdirSync(packDir(this.dir))) packBytes += statSync(join(packDir(this.dir), f)).size;
+    return {
+      ...this.index.counters(),
+      images: heads.length,
+      logicalBytes: heads.reduce((s, h) => s + h.size, 0),
+      packBytes,
+    };
+  }
+
+  /** Index entries point at readable frames that hold them; with readData, every byte is hashed. */
+  check(readData: boolean): CheckReport {
+    const report: CheckReport = { chunks: 0, frames: 0, recipes: 0, errors: [] };
+    const headers = new Map<string, ReturnType<typeof parseFrameHeader> | null>();
+    for (const { key, value } of this.index.chunks.getRange()) {
+      report.chunks++;
+      const loc = decodeLocation(value);
+      const fk = `${loc.pack}:${loc.frameOffset}`;
+      let h = headers.get(fk);
+      if (h === undefined) {
+        try {
+          h = parseFrameHeader(this.packs.read(loc.pack, loc.frameOffset, loc.frameLength), `pack ${loc.pack} at ${loc.frameOffset}`);
+          if (h.headerLength + h.payloadLength !== loc.frameLength) throw corrupt(`frame ${fk}: length mismatch`);
+          report.frames++;
+        } catch (err) {
+          report.errors.push((err as Error).message);
+          h = null;
+        }
+        headers.set(fk, h);
+      }
+      if (h && !h.chunks.some((c) => c.id.equals(key))) report.errors.push(`chunk ${key.toString("hex")}: not in its frame ${fk}`);
+      else if (h && readData) {
+        try {
+          this.getChunk(key);
+        } catch (err) {
+          report.errors.push((err as Error).message);
+        }
+      }
+    }
+    for (const s of this.listRecipes()) {
+      report.recipes++;
+      const r = this.getRecipe(s.name);
+      const missing = r ? this.missingChunks(r) : 0;
+      if (!r) report.errors.push(`image '${s.name}': listed but its recipe is missing`);
+      else if (missing > 0) report.errors.push(`image '${s.name}': ${missing} chunks missing`);
+    }
+    return report;
+  }
+
+  private frameRaw(loc: ChunkLocation): Buffer {
+    const key = `${loc.pack}:${loc.frameOffset}`;
+    const hit = this.frameCache.get(key);
+    if (hit) {
+      this.frameCache.delete(key);
+      this.frameCache.set(key, hit);
+      return hit;
+    }
+    const bytes = this.packs.read(loc.pack, loc.frameOffset, loc.frameLength);
+    const h = parseFrameHeader(bytes, `pack ${loc.pack} at ${loc.frameOffset}`);
+    const raw = this.codec.decode(h.codec, bytes.subarray(h.headerLength), h.rawLength);
+    this.frameCache.set(key, raw);
+    if (this.frameCache.size > FRAME_CACHE) this.frameCache.delete(this.frameCache.keys().next().value!);
+    return raw;
+  }
+
+  async close(): Promise<void> {
+    this.packs.close();
+    await this.index.close();
+  }
+}
+
+function nextPackId(dir: string): number {
+  let max = 0;
+  for (const f of readdirSync(packDir(dir))) {
+    const m = /^(\d+)\.pack$/.exec(f);
+    if (m) max = Math.max(max, Number(m[1]));
+  }
+  return max + 1;
+}
+

@@ -1,0 +1,66 @@
+/** A chunk is named by the BLAKE3-256 digest of its uncompressed bytes. */
+export const ID_BYTES = 32;
+export type ChunkId = Buffer;
+
+/** In a recipe, this id stands for a run of zero bytes of the entry's length: never stored. */
+export const ZERO_ID: ChunkId = Buffer.alloc(ID_BYTES);
+
+export const enum Codec {
+  None = 0,
+  Zstd = 1,
+}
+
+export interface FrameChunk {
+  id: ChunkId;
+  /** Uncompressed length in bytes. */
+  length: number;
+}
+
+/**
+ * The unit of compression, storage and transfer: consecutive chunks compressed together.
+ * `payload` is the codec's encoding of the concatenated chunk bytes. A frame is stored in a pack
+ * as received and sent on the wire as stored, so compression happens once.
+ */
+export interface Frame {
+  codec: Codec;
+  chunks: FrameChunk[];
+  payload: Buffer;
+}
+
+export type ChunkerKind = "fastcdc" | "fixed";
+
+export interface ChunkerParams {
+  kind: ChunkerKind;
+  /** fastcdc: min/avg/max; fixed: avg is the chunk size and min = avg = max. */
+  min: number;
+  avg: number;
+  max: number;
+}
+
+/** An image: its ordered chunk list and how to check the rebuilt whole. */
+export interface Recipe {
+  name: string;
+  /** Size of the image in bytes (sum of entry lengths). */
+  size: number;
+  chunker: ChunkerParams;
+  /** BLAKE3-256 of the whole image, hex. */
+  digest: string;
+  /** ISO 8601 creation time. */
+  created: string;
+  /**
+   * Ordered entries packed as ENTRY_BYTES records (id, then length u32 LE), so that a recipe of
+   * millions of chunks is one buffer, not millions of objects. ZERO_ID entries are runs of zeros.
+   * Read and build them with src/store/recipe.ts.
+   */
+  entries: Buffer;
+}
+
+export const ENTRY_BYTES = ID_BYTES + 4;
+
+export interface RecipeSummary {
+  name: string;
+  size: number;
+  digest: string;
+  created: string;
+  chunks: number;
+}

@@ -1,0 +1,164 @@
+import { blake3 } from "@napi-rs/blake-hash";
+import { corrupt } from "../util/errors.js";
+import { encodeLocation } from "./index-db.js";
+import type { RepoLock } from "./lock.js";
+import { frameHeader, MAX_FRAME_CHUNKS, PackWriter } from "./pack.js";
+import type { Store } from "./store.js";
+import { packPath } from "./store.js";
+import type { ChunkId, Frame, FrameChunk, Recipe } from "./types.js";
+
+/** Raw bytes per frame: large enough for zstd to find cross-chunk redundancy (see README). */
+export const FRAME_TARGET = 2 * 1024 * 1024;
+const PACK_LIMIT = 1024 * 1024 * 1024;
+/** Auto-commit after this many new stored bytes, so a crash loses little work. */
+const COMMIT_EVERY = 256 * 1024 * 1024;
+
+export interface FrameResult {
+  /** Chunks of the frame that were new here and are now stored. */
+  stored: number;
+  storedBytes: number;
+  skipped: number;
+}
+
+/**
+ * The only way bytes get into a store. Crash order: frames are appended to a pack and fsynced
+ * before the LMDB transaction that points at them commits, so a crash may leave unreferenced pack
+ * bytes, never an index entry without data.
+ */
+export class StoreWriter {
+  private pack: PackWriter | undefined;
+  private readonly pending = new Map<string, Buffer>();
+  private frameBuf: Buffer;
+  private frameChunks: FrameChunk[] = [];
+  private inFrame = new Set<string>();
+  private frameFill = 0;
+  private delta = { chunks: 0, uniqueBytes: 0, storedBytes: 0 };
+  private sinceCommit = 0;
+
+  constructor(
+    private readonly store: Store,
+    private readonly lock: RepoLock,
+    private nextPack: number,
+  ) {
+    this.frameBuf = Buffer.allocUnsafe(FRAME_TARGET + store.config.chunker.max);
+  }
+
+  has(id: ChunkId): boolean {
+    const key = id.toString("latin1");
+    return this.inFrame.has(key) || this.pending.has(key) || this.store.index.has(id);
+  }
+
+  /** Adds a chunk unless present; returns whether it was new. `id` must be BLAKE3(data). */
+  addChunk(id: ChunkId, data: Uint8Array): boolean {
+    if (this.has(id)) return false;
+    if (this.frameFill + data.length > this.frameBuf.length) this.flushFrame();
+    if (data.length > this.frameBuf.length) this.frameBuf = Buffer.allocUnsafe(data.length);
+    this.frameBuf.set(data, this.frameFill);
+    this.frameFill += data.length;
+    this.frameChunks.push({ id: Buffer.from(id), length: data.length });
+    this.inFrame.add(id.toString("latin1"));
+    if (this.frameFill >= FRAME_TARGET || this.frameChunks.length >= MAX_FRAME_CHUNKS) this.flushFrame();
+    return true;
+  }
+
+  /**
+   * Adds a frame received from elsewhere after checking that every chunk hashes to its id. Stored
+   * as it came when all its chunks are new, so nothing is recompressed.
+   */
+  addFrame(frame: Frame): FrameResult {
+    let raw = 0;
+    for (const c of frame.chunks) raw += c.length;
+    const bytes = this.store.codec.decode(frame.codec, frame.payload, raw);
+    const fresh: boolean[] = [];
+    let o = 0;
+    for (const c of frame.chunks) {
+      const data = bytes.subarray(o, o + c.length);
+      if (!blake3(data).equals(c.id)) throw corrupt(`chunk ${c.id.toString("hex")}: bytes do not match its id`);
+      fresh.push(!this.has(c.id));
+      o += c.length;
+    }
+    const result: FrameResult = { stored: 0, storedBytes: 0, skipped: 0 };
+    if (fresh.every(Boolean) && frame.chunks.length > 0 && new Set(frame.chunks.map((c) => c.id.toString("latin1"))).size === frame.chunks.length) {
+      this.flushFrame();
+      this.writeFrame(frame.codec, frame.chunks, frame.payload);
+      result.stored = frame.chunks.length;
+      result.storedBytes = raw;
+      return result;
+    }
+    o = 0;
+    frame.chunks.forEach((c) => {
+      if (this.addChunk(c.id, bytes.subarray(o, o + c.length))) {
+        result.stored++;
+        result.storedBytes += c.length;
+      } else result.skipped++;
+      o += c.length;
+    });
+    return result;
+  }
+
+  /** Makes everything added so far durable, with an optional recipe in the same transaction. */
+  commit(recipe?: Recipe): void {
+    this.flushFrame();
+    this.pack?.sync();
+    const store = this.store;
+    store.index.env.transactionSync(() => {
+      for (const [key, loc] of this.pending) store.index.chunks.putSync(Buffer.from(key, "latin1"), loc);
+      const c = store.index.counters();
+      store.index.meta.putSync("counters", {
+        chunks: c.chunks + this.delta.chunks,
+        uniqueBytes: c.uniqueBytes + this.delta.uniqueBytes,
+        storedBytes: c.storedBytes + this.delta.storedBytes,
+      });
+      if (recipe) store.writeRecipe(recipe);
+    });
+    this.pending.clear();
+    this.delta = { chunks: 0, uniqueBytes: 0, storedBytes: 0 };
+    this.sinceCommit = 0;
+  }
+
+  /** Releases the lock; what was not committed is dropped (its pack bytes stay unreferenced). */
+  close(): void {
+    this.pack?.close();
+    this.pack = undefined;
+    this.lock.release();
+  }
+
+  private flushFrame(): void {
+    if (this.frameChunks.length === 0) return;
+    const { codec, payload } = this.store.codec.encode(this.frameBuf.subarray(0, this.frameFill));
+    const chunks = this.frameChunks;
+    this.frameChunks = [];
+    this.frameFill = 0;
+    this.writeFrame(codec, chunks, payload);
+    this.inFrame.clear();
+  }
+
+  private writeFrame(codec: Frame["codec"], chunks: FrameChunk[], payload: Buffer): void {
+    if (!this.pack || this.pack.size >= PACK_LIMIT) {
+      if (this.pack) {
+        this.pack.sync();
+        this.pack.close();
+      }
+      const id = this.nextPack++;
+      this.pack = new PackWriter(id, packPath(this.store.dir, id));
+    }
+    const header = frameHeader({ codec, chunks, payload });
+    const { offset, length } = this.pack.append(header, payload);
+    let inner = 0;
+    for (const c of chunks) {
+      const key = c.id.toString("latin1");
+      if (!this.pending.has(key)) {
+        this.pending.set(
+          key,
+          encodeLocation({ pack: this.pack.id, frameOffset: offset, frameLength: length, innerOffset: inner, rawLength: c.length }),
+        );
+        this.delta.chunks++;
+        this.delta.uniqueBytes += c.length;
+      }
+      inner += c.length;
+    }
+    this.delta.storedBytes += length;
+    this.sinceCommit += length;
+    if (this.sinceCommit >= COMMIT_EVERY) this.commit();
+  }
+}
