@@ -29,7 +29,12 @@ export function isAllZero(b: Buffer): boolean {
  * Reads the file once, in large blocks with the next read in flight while the current one is cut,
  * and feeds chunks and zero runs to the sink in file order. Holes are never read.
  */
-export async function scanFile(fh: FileHandle, size: number, p: ChunkerParams, sink: ChunkSink): Promise<void> {
+export async function scanFile(
+  fh: FileHandle,
+  size: number,
+  p: ChunkerParams,
+  sink: ChunkSink,
+): Promise<void> {
   const cut = cutFunction(p);
   const align = p.kind === "fixed" ? p.max : 4096;
   const minHole = Math.max(p.max, 1024 * 1024);

@@ -14,7 +14,11 @@ export function buildProgram(): Command {
     .option("--json", "machine-readable output on stdout")
     .option("-q, --quiet", "print only errors")
     .option("--no-progress", "no progress bars (they only show on a terminal anyway)")
-    .addOption(new Option("--lock-wait <seconds>", "how long to wait for a locked repository").default(10).argParser(parseSeconds))
+    .addOption(
+      new Option("--lock-wait <seconds>", "how long to wait for a locked repository")
+        .default(10)
+        .argParser(parseSeconds),
+    )
     .showHelpAfterError()
     .exitOverride();
   for (const register of COMMANDS) register(program);
@@ -24,7 +28,8 @@ export function buildProgram(): Command {
 
 function parseSeconds(v: string): number {
   const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) throw new NitroError(Exit.USAGE, `--lock-wait takes a number of seconds, got '${v}'`);
+  if (!Number.isFinite(n) || n < 0)
+    throw new NitroError(Exit.USAGE, `--lock-wait takes a number of seconds, got '${v}'`);
   return n;
 }
 
@@ -37,7 +42,8 @@ export async function main(argv: string[]): Promise<number> {
     return Number(process.exitCode ?? 0);
   } catch (err) {
     if (err instanceof CommanderError) {
-      if (err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.exitCode === 0) return Exit.OK;
+      if (err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.exitCode === 0)
+        return Exit.OK;
       return Exit.USAGE;
     }
     if (err instanceof NitroError) {

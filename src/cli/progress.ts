@@ -13,13 +13,21 @@ const FORMAT = "{label} |{bar}| {percentage}% {doneH}/{totalH} {rate} ETA {eta_f
 
 function payload(label: string, done: number, total: number, t0: number) {
   const s = (performance.now() - t0) / 1000;
-  return { label, doneH: formatBytes(done), totalH: formatBytes(total), rate: s > 0 ? `${(done / s / 1e6).toFixed(0)} MB/s` : "" };
+  return {
+    label,
+    doneH: formatBytes(done),
+    totalH: formatBytes(total),
+    rate: s > 0 ? `${(done / s / 1e6).toFixed(0)} MB/s` : "",
+  };
 }
 
 /** A byte progress bar on stderr when a person is watching; nothing under cron or --json. */
 export function byteBar(ctx: CliContext, label: string, total: number): Progress {
   if (!ctx.showProgress) return NONE;
-  const bar = new SingleBar({ format: FORMAT, stream: process.stderr, hideCursor: true, etaBuffer: 50 }, Presets.shades_classic);
+  const bar = new SingleBar(
+    { format: FORMAT, stream: process.stderr, hideCursor: true, etaBuffer: 50 },
+    Presets.shades_classic,
+  );
   const t0 = performance.now();
   bar.start(total, 0, payload(label, 0, total, t0));
   let last = 0;
@@ -38,7 +46,10 @@ export function byteBar(ctx: CliContext, label: string, total: number): Progress
 /** One bar per site (push targets, pull sources). */
 export function multiBar(ctx: CliContext): { bar(label: string, total: number): Progress; stop(): void } {
   if (!ctx.showProgress) return { bar: () => NONE, stop() {} };
-  const multi = new MultiBar({ format: FORMAT, stream: process.stderr, hideCursor: true, etaBuffer: 50 }, Presets.shades_classic);
+  const multi = new MultiBar(
+    { format: FORMAT, stream: process.stderr, hideCursor: true, etaBuffer: 50 },
+    Presets.shades_classic,
+  );
   return {
     bar(label, total) {
       const t0 = performance.now();

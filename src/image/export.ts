@@ -46,7 +46,8 @@ export function exportImage(
       if ((i & 255) === 0) opts.onProgress?.(offset, recipe.size);
     }
     flush();
-    if (digest.hex() !== recipe.digest) throw corrupt(`image '${recipe.name}': rebuilt bytes do not match the image digest`);
+    if (digest.hex() !== recipe.digest)
+      throw corrupt(`image '${recipe.name}': rebuilt bytes do not match the image digest`);
     file.finish();
     opts.onProgress?.(recipe.size, recipe.size);
   } catch (err) {

@@ -1,4 +1,14 @@
-import { closeSync, fdatasyncSync, fsyncSync, ftruncateSync, openSync, renameSync, unlinkSync, writeSync, existsSync } from "node:fs";
+import {
+  closeSync,
+  fdatasyncSync,
+  fsyncSync,
+  ftruncateSync,
+  openSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+  existsSync,
+} from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { exists, fromSystemError } from "../util/errors.js";
 

@@ -41,7 +41,9 @@ export async function addImage(store: Store, path: string, opts: AddOptions): Pr
     if (st.isDirectory()) throw usage(`${path}: is a directory, not an image file`);
     if (!st.isFile() && !st.isBlockDevice()) throw usage(`${path}: not a regular file`);
     if (!opts.force && store.getRecipe(name))
-      throw exists(`image '${name}' already exists (use --force to replace it, or --name to pick another name)`);
+      throw exists(
+        `image '${name}' already exists (use --force to replace it, or --name to pick another name)`,
+      );
     const before = store.index.counters();
     const writer = await store.writer(opts.lockWait);
     try {

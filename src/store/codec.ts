@@ -6,17 +6,23 @@ export class FrameCodec {
   private readonly compressor = new Compressor();
   private readonly decompressor = new Decompressor();
 
-  constructor(readonly codec: Codec, level: number) {
+  constructor(
+    readonly codec: Codec,
+    level: number,
+  ) {
     this.compressor.setParameters({ compressionLevel: level, contentSizeFlag: true, checksumFlag: false });
   }
 
-  /** Encodes raw bytes; keeps them raw when compression does not shrink them. */
+  /**
+   * Encodes raw bytes; keeps them raw when compression does not shrink them, in which case the
+   * payload is `raw` itself (callers write it out before reusing the buffer).
+   */
   encode(raw: Buffer): { codec: Codec; payload: Buffer } {
     if (this.codec === Codec.Zstd) {
       const z = this.compressor.compress(raw);
       if (z.length < raw.length) return { codec: Codec.Zstd, payload: z };
     }
-    return { codec: Codec.None, payload: Buffer.from(raw) };
+    return { codec: Codec.None, payload: raw };
   }
 
   decode(codec: Codec, payload: Buffer, rawLength: number): Buffer {

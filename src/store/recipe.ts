@@ -94,7 +94,8 @@ export function encodeRecipe(r: Recipe): Buffer {
 export function decodeRecipe(buf: Buffer): Recipe {
   if (buf.length < 4) throw corrupt("recipe: truncated");
   const hlen = buf.readUInt32LE(0);
-  if (4 + hlen > buf.length || (buf.length - 4 - hlen) % ENTRY_BYTES !== 0) throw corrupt("recipe: malformed");
+  if (4 + hlen > buf.length || (buf.length - 4 - hlen) % ENTRY_BYTES !== 0)
+    throw corrupt("recipe: malformed");
   const header = JSON.parse(buf.toString("utf8", 4, 4 + hlen)) as Omit<Recipe, "entries">;
   validateImageName(header.name);
   const entries = Buffer.from(buf.subarray(4 + hlen));

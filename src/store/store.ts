@@ -3,12 +3,28 @@ import { join } from "node:path";
 import { blake3 } from "@napi-rs/blake-hash";
 import { corrupt, exists, Exit, NitroError, notFound } from "../util/errors.js";
 import { FrameCodec } from "./codec.js";
-import { readConfig, writeFileAtomic, configPath, REPO_FORMAT, REPO_VERSION, type StoreConfig } from "./config.js";
+import {
+  readConfig,
+  writeFileAtomic,
+  configPath,
+  REPO_FORMAT,
+  REPO_VERSION,
+  type StoreConfig,
+} from "./config.js";
 import { decodeLocation, IndexDb, type ChunkLocation, type Counters } from "./index-db.js";
 import { RepoLock } from "./lock.js";
-import { PackReader, parseFrameHeader } from "./pack.js";
+import { FRAME_HEADER_BYTES, PackReader, parseFrameHeader, type ParsedFrameHeader } from "./pack.js";
 import { decodeRecipe, encodeRecipe, entryCount, entryId, summarize, validateImageName } from "./recipe.js";
-import { Codec, ZERO_ID, type ChunkId, type Frame, type FrameChunk, type Recipe, type RecipeSummary } from "./types.js";
+import {
+  Codec,
+  ENTRY_BYTES,
+  ZERO_ID,
+  type ChunkId,
+  type Frame,
+  type FrameChunk,
+  type Recipe,
+  type RecipeSummary,
+} from "./types.js";
 import { StoreWriter } from "./writer.js";
 
 export interface StoreStats extends Counters {
@@ -30,7 +46,8 @@ const FRAME_CACHE = 8;
 const REFRAME_TARGET = 2 * 1024 * 1024;
 
 export const packDir = (dir: string) => join(dir, "packs");
-export const packPath = (dir: string, id: number) => join(packDir(dir), `${String(id).padStart(8, "0")}.pack`);
+export const packPath = (dir: string, id: number) =>
+  join(packDir(dir), `${String(id).padStart(8, "0")}.pack`);
 
 /**
  * The store engine: chunks in frames in append-only packs, an LMDB index, recipes. The same class
@@ -48,13 +65,21 @@ export class Store {
     readonly index: IndexDb,
   ) {
     this.packs = new PackReader((id) => packPath(dir, id));
-    this.codec = new FrameCodec(config.compression.codec === "zstd" ? Codec.Zstd : Codec.None, config.compression.level);
+    this.codec = new FrameCodec(
+      config.compression.codec === "zstd" ? Codec.Zstd : Codec.None,
+      config.compression.level,
+    );
   }
 
   static init(dir: string, cfg: Omit<StoreConfig, "format" | "version" | "created">): Store {
     if (existsSync(configPath(dir))) throw exists(`a nitro repository already exists at ${dir}`);
     mkdirSync(packDir(dir), { recursive: true });
-    const config: StoreConfig = { format: REPO_FORMAT, version: REPO_VERSION, ...cfg, created: new Date().toISOString() };
+    const config: StoreConfig = {
+      format: REPO_FORMAT,
+      version: REPO_VERSION,
+      ...cfg,
+      created: new Date().toISOString(),
+    };
     const index = new IndexDb(join(dir, "index"));
     // The config file is written last: a repository half-created by a crash is not taken for one.
     writeFileAtomic(configPath(dir), JSON.stringify(config, null, 2) + "\n");
@@ -104,7 +129,9 @@ export class Store {
       if (g) g.ids.push(id);
       else groups.set(fk, { loc, ids: [id] });
     }
-    const ordered = [...groups.values()].sort((a, b) => a.loc.pack - b.loc.pack || a.loc.frameOffset - b.loc.frameOffset);
+    const ordered = [...groups.values()].sort(
+      (a, b) => a.loc.pack - b.loc.pack || a.loc.frameOffset - b.loc.frameOffset,
+    );
     let partial: { chunks: FrameChunk[]; parts: Buffer[]; raw: number } = { chunks: [], parts: [], raw: 0 };
     const flushPartial = (): Frame => {
       const { codec, payload } = this.codec.encode(Buffer.concat(partial.parts, partial.raw));
@@ -156,7 +183,10 @@ export class Store {
     validateImageName(recipe.name);
     const missing = this.missingChunks(recipe);
     if (missing > 0)
-      throw new NitroError(Exit.INCOMPLETE, `image '${recipe.name}' refers to ${missing} chunks this store lacks`);
+      throw new NitroError(
+        Exit.INCOMPLETE,
+        `image '${recipe.name}' refers to ${missing} chunks this store lacks`,
+      );
     this.index.env.transactionSync(() => this.writeRecipe(recipe));
   }
 
@@ -178,35 +208,64 @@ export class Store {
     };
   }
 
-  /** Index entries point at readable frames that hold them; with readData, every byte is hashed. */
+  /**
+   * Walks every pack frame by frame: each index entry must point at a frame that lists it (and,
+   * with readData, whose bytes hash to it); every recipe must be complete. Unreferenced frames
+   * (left by an interrupted write) are counted, not errors.
+   */
   check(readData: boolean): CheckReport {
-    const report: CheckReport = { chunks: 0, frames: 0, recipes: 0, errors: [] };
-    const headers = new Map<string, ReturnType<typeof parseFrameHeader> | null>();
-    for (const { key, value } of this.index.chunks.getRange()) {
-      report.chunks++;
-      const loc = decodeLocation(value);
-      const fk = `${loc.pack}:${loc.frameOffset}`;
-      let h = headers.get(fk);
-      if (h === undefined) {
+    const report: CheckReport = { chunks: this.index.chunks.getCount(), frames: 0, recipes: 0, errors: [] };
+    let verified = 0;
+    for (const file of readdirSync(packDir(this.dir)).sort()) {
+      const m = /^(\d+)\.pack$/.exec(file);
+      if (!m) continue;
+      const pack = Number(m[1]);
+      const size = statSync(join(packDir(this.dir), file)).size;
+      for (let offset = 0; offset + FRAME_HEADER_BYTES <= size;) {
+        const where = `pack ${pack} at ${offset}`;
+        let h: ParsedFrameHeader;
         try {
-          h = parseFrameHeader(this.packs.read(loc.pack, loc.frameOffset, loc.frameLength), `pack ${loc.pack} at ${loc.frameOffset}`);
-          if (h.headerLength + h.payloadLength !== loc.frameLength) throw corrupt(`frame ${fk}: length mismatch`);
-          report.frames++;
-        } catch (err) {
-          report.errors.push((err as Error).message);
-          h = null;
+          const head = this.packs.read(pack, offset, FRAME_HEADER_BYTES);
+          const count = head.readUInt16LE(6);
+          h = parseFrameHeader(
+            this.packs.read(pack, offset, FRAME_HEADER_BYTES + count * ENTRY_BYTES),
+            where,
+          );
+        } catch {
+          break; // the torn tail of an interrupted write: nothing in the index points past it
         }
-        headers.set(fk, h);
-      }
-      if (h && !h.chunks.some((c) => c.id.equals(key))) report.errors.push(`chunk ${key.toString("hex")}: not in its frame ${fk}`);
-      else if (h && readData) {
-        try {
-          this.getChunk(key);
-        } catch (err) {
-          report.errors.push((err as Error).message);
+        const length = h.headerLength + h.payloadLength;
+        const mine = h.chunks.map((c) => {
+          const loc = this.index.location(c.id);
+          return loc !== undefined && loc.pack === pack && loc.frameOffset === offset;
+        });
+        if (mine.some(Boolean)) report.frames++;
+        let raw: Buffer | undefined;
+        if (readData && mine.some(Boolean)) {
+          try {
+            raw = this.codec.decode(
+              h.codec,
+              this.packs.read(pack, offset + h.headerLength, h.payloadLength),
+              h.rawLength,
+            );
+          } catch (err) {
+            report.errors.push(`${where}: ${(err as Error).message}`);
+          }
         }
+        let inner = 0;
+        h.chunks.forEach((c, i) => {
+          if (mine[i]) {
+            if (!readData) verified++;
+            else if (raw && blake3(raw.subarray(inner, inner + c.length)).equals(c.id)) verified++;
+            else if (raw) report.errors.push(`chunk ${c.id.toString("hex")} in ${where} is corrupt`);
+          }
+          inner += c.length;
+        });
+        offset += length;
       }
     }
+    if (verified !== report.chunks && report.errors.length === 0)
+      report.errors.push(`${report.chunks - verified} index entries point at no valid frame`);
     for (const s of this.listRecipes()) {
       report.recipes++;
       const r = this.getRecipe(s.name);
@@ -247,4 +306,3 @@ function nextPackId(dir: string): number {
   }
   return max + 1;
 }
-

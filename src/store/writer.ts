@@ -73,12 +73,17 @@ export class StoreWriter {
     let o = 0;
     for (const c of frame.chunks) {
       const data = bytes.subarray(o, o + c.length);
-      if (!blake3(data).equals(c.id)) throw corrupt(`chunk ${c.id.toString("hex")}: bytes do not match its id`);
+      if (!blake3(data).equals(c.id))
+        throw corrupt(`chunk ${c.id.toString("hex")}: bytes do not match its id`);
       fresh.push(!this.has(c.id));
       o += c.length;
     }
     const result: FrameResult = { stored: 0, storedBytes: 0, skipped: 0 };
-    if (fresh.every(Boolean) && frame.chunks.length > 0 && new Set(frame.chunks.map((c) => c.id.toString("latin1"))).size === frame.chunks.length) {
+    if (
+      fresh.every(Boolean) &&
+      frame.chunks.length > 0 &&
+      new Set(frame.chunks.map((c) => c.id.toString("latin1"))).size === frame.chunks.length
+    ) {
       this.flushFrame();
       this.writeFrame(frame.codec, frame.chunks, frame.payload);
       result.stored = frame.chunks.length;
@@ -150,7 +155,13 @@ export class StoreWriter {
       if (!this.pending.has(key)) {
         this.pending.set(
           key,
-          encodeLocation({ pack: this.pack.id, frameOffset: offset, frameLength: length, innerOffset: inner, rawLength: c.length }),
+          encodeLocation({
+            pack: this.pack.id,
+            frameOffset: offset,
+            frameLength: length,
+            innerOffset: inner,
+            rawLength: c.length,
+          }),
         );
         this.delta.chunks++;
         this.delta.uniqueBytes += c.length;

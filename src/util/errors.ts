@@ -49,7 +49,11 @@ export function fromSystemError(err: unknown, what: string): unknown {
       return new NitroError(Exit.FAILURE, `${what}: permission denied`);
     case "EISDIR":
       return usage(`${what}: is a directory`);
+    case "ENOTDIR":
+      return notFound(`${what}: a component of the path is not a directory`);
     default:
-      return err;
+      return code && /^E[A-Z]+$/.test(code)
+        ? new NitroError(Exit.FAILURE, `${what}: ${(err as Error).message}`)
+        : err;
   }
 }

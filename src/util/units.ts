@@ -58,12 +58,13 @@ export function parseDuration(text: string): number {
   let total = 0;
   let matched = 0;
   const s = text.trim();
-  for (let m; (m = re.exec(s)); ) {
+  for (let m; (m = re.exec(s));) {
     const v = Number(m[1]);
     total += m[2] === "ms" ? v / 1000 : m[2] === "s" ? v : m[2] === "m" ? v * 60 : v * 3600;
     matched = re.lastIndex;
   }
-  if (matched === 0 || matched !== s.length) throw usage(`invalid duration '${text}' (examples: 80ms, 30s, 5m, 1h30m)`);
+  if (matched === 0 || matched !== s.length)
+    throw usage(`invalid duration '${text}' (examples: 80ms, 30s, 5m, 1h30m)`);
   return total;
 }
 

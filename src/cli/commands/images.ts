@@ -24,7 +24,12 @@ export function register(program: Command): void {
       ctx.emit(list, () =>
         list.length === 0
           ? "no images"
-          : list.map((r) => `${r.name.padEnd(24)} ${formatBytes(r.size).padStart(10)} ${String(r.chunks).padStart(8)} chunks  ${r.created}`).join("\n"),
+          : list
+              .map(
+                (r) =>
+                  `${r.name.padEnd(24)} ${formatBytes(r.size).padStart(10)} ${String(r.chunks).padStart(8)} chunks  ${r.created}`,
+              )
+              .join("\n"),
       );
     });
 
@@ -42,7 +47,15 @@ export function register(program: Command): void {
           if (isZeroEntry(r, i)) zeroBytes += entryLength(r, i);
           else dataChunks++;
         }
-        return { name: r.name, size: r.size, digest: r.digest, created: r.created, chunker: r.chunker, chunks: dataChunks, zeroBytes };
+        return {
+          name: r.name,
+          size: r.size,
+          digest: r.digest,
+          created: r.created,
+          chunker: r.chunker,
+          chunks: dataChunks,
+          zeroBytes,
+        };
       });
       ctx.emit(info, () =>
         [
@@ -93,7 +106,10 @@ export function register(program: Command): void {
           bar.stop();
         }
         const seconds = (performance.now() - t0) / 1000;
-        ctx.emit({ name, output: o.output, size: r.size, digest: r.digest, seconds }, () => `exported ${name} to ${o.output} (${formatBytes(r.size)}, digest verified)`);
+        ctx.emit(
+          { name, output: o.output, size: r.size, digest: r.digest, seconds },
+          () => `exported ${name} to ${o.output} (${formatBytes(r.size)}, digest verified)`,
+        );
       });
     });
 
@@ -106,7 +122,10 @@ export function register(program: Command): void {
       const ctx = CliContext.of(cmd);
       const report = await withStore(ctx, (s) => s.check(o.readData ?? false));
       ctx.emit(report, () =>
-        [`checked ${report.chunks} chunks in ${report.frames} frames, ${report.recipes} images: ${report.errors.length} errors`, ...report.errors.map((e) => `  ${e}`)].join("\n"),
+        [
+          `checked ${report.chunks} chunks in ${report.frames} frames, ${report.recipes} images: ${report.errors.length} errors`,
+          ...report.errors.map((e) => `  ${e}`),
+        ].join("\n"),
       );
       if (report.errors.length > 0) process.exitCode = 5;
     });

@@ -22,12 +22,17 @@ export function register(program: Command): void {
     .option("--avg-size <size>", "average chunk size (fastcdc: min avg/4, max avg*4; fixed: the size)", "64K")
     .option("--compress <codec>", "zstd or none", "zstd")
     .option("--level <n>", "zstd level (1-19)", "3")
-    .addHelpText("after", "\nExample:\n  nitro --repo /srv/nitro init --site lyon --chunker fastcdc --avg-size 64K\n")
+    .addHelpText(
+      "after",
+      "\nExample:\n  nitro --repo /srv/nitro init --site lyon --chunker fastcdc --avg-size 64K\n",
+    )
     .action(async (o: InitOptions, cmd: Command) => {
       const ctx = CliContext.of(cmd);
-      if (o.compress !== "zstd" && o.compress !== "none") throw usage(`unknown compression '${o.compress}' (zstd or none)`);
+      if (o.compress !== "zstd" && o.compress !== "none")
+        throw usage(`unknown compression '${o.compress}' (zstd or none)`);
       const level = Number(o.level);
-      if (!Number.isInteger(level) || level < 1 || level > 19) throw usage(`zstd level must be 1-19, got '${o.level}'`);
+      if (!Number.isInteger(level) || level < 1 || level > 19)
+        throw usage(`zstd level must be 1-19, got '${o.level}'`);
       if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(o.site)) throw usage(`invalid site name '${o.site}'`);
       const store = Store.init(ctx.repoDir, {
         site: o.site,
@@ -35,6 +40,10 @@ export function register(program: Command): void {
         compression: { codec: o.compress, level },
       });
       await store.close();
-      ctx.emit({ repo: ctx.repoDir, ...store.config }, () => `created repository ${ctx.repoDir} (site ${o.site}, ${store.config.chunker.kind} ${o.avgSize}, ${o.compress})`);
+      ctx.emit(
+        { repo: ctx.repoDir, ...store.config },
+        () =>
+          `created repository ${ctx.repoDir} (site ${o.site}, ${store.config.chunker.kind} ${o.avgSize}, ${o.compress})`,
+      );
     });
 }

@@ -1,0 +1,76 @@
+import { randomFillSync } from "node:crypto";
+import type { Store } from "../store/store.js";
+import type { ChunkId, Frame, Recipe, RecipeSummary } from "../store/types.js";
+import type { ProbeResult, PutProgress, PutResult, Site } from "./site.js";
+
+/** Commit (and report durable progress) after this many received payload bytes. */
+const COMMIT_EVERY = 64 * 1024 * 1024;
+
+/** A site whose store is in this process: a local directory, or the far end of `nitro serve`. */
+export class LocalSite implements Site {
+  constructor(
+    readonly name: string,
+    readonly store: Store,
+    private readonly lockWait = 10,
+  ) {}
+
+  async has(ids: ChunkId[]): Promise<boolean[]> {
+    return this.store.has(ids);
+  }
+
+  async putFrames(frames: AsyncIterable<Frame>, onProgress?: (p: PutProgress) => void): Promise<PutResult> {
+    const writer = await this.store.writer(this.lockWait);
+    const res: PutResult = { chunks: 0, rawBytes: 0, wireBytes: 0, skipped: 0 };
+    const progress = () =>
+      onProgress?.({ chunks: res.chunks + res.skipped, rawBytes: res.rawBytes, wireBytes: res.wireBytes });
+    try {
+      let since = 0;
+      for await (const frame of frames) {
+        const r = writer.addFrame(frame);
+        res.chunks += r.stored;
+        res.skipped += r.skipped;
+        res.rawBytes += r.storedBytes;
+        res.wireBytes += frame.payload.length;
+        since += frame.payload.length;
+        if (since >= COMMIT_EVERY) {
+          writer.commit();
+          since = 0;
+          progress();
+        }
+      }
+      writer.commit();
+      progress();
+      return res;
+    } finally {
+      writer.close();
+    }
+  }
+
+  async *getFrames(ids: ChunkId[]): AsyncIterable<Frame> {
+    yield* this.store.readFrames(ids);
+  }
+
+  async putRecipe(recipe: Recipe): Promise<void> {
+    this.store.putRecipe(recipe);
+  }
+
+  async getRecipe(name: string): Promise<Recipe | undefined> {
+    return this.store.getRecipe(name);
+  }
+
+  async listRecipes(): Promise<RecipeSummary[]> {
+    return this.store.listRecipes();
+  }
+
+  /** In-process there is no link to measure: this times producing incompressible bytes. */
+  async probe(bytes: number): Promise<ProbeResult> {
+    const buf = Buffer.allocUnsafe(1024 * 1024);
+    const t0 = performance.now();
+    for (let done = 0; done < bytes; done += buf.length) randomFillSync(buf);
+    return { bytes, seconds: (performance.now() - t0) / 1000, rtt: 0 };
+  }
+
+  async close(): Promise<void> {
+    await this.store.close();
+  }
+}
