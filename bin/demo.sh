@@ -1,32 +1,55 @@
 #!/usr/bin/env bash
-# The nitro demo: related images, deduplicated, rebuilt byte for byte.
-# Runs on local directories only (no configuration, no SSH). DEMO_DIR keeps its files.
+# The nitro demo, on local directories only (no configuration, no SSH):
+# two related VM images are added, pushed to three sites, and rebuilt at a fourth site by
+# fetching chunks from all three at once, following a plan over their (simulated) links.
+# DEMO_DIR keeps the files; DEMO_SIZE_MB sets the image size (default 512).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEMO=${DEMO_DIR:-$(mktemp -d /tmp/nitro-demo.XXXXXX)}
+SIZE=${DEMO_SIZE_MB:-512}
 nitro() { node bin/nitro.js "$@"; }
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-export NITRO_HOME=$DEMO/home
 
 step "two related VM images: a base OS and the same OS after installing a LAMP stack"
-node fixtures/make-images.mjs "$DEMO/images" 1024
-ls -lsh "$DEMO/images"
+node fixtures/make-images.mjs "$DEMO/images" "$SIZE"
 
-step "nitro init: a repository for this node (site 'local')"
-nitro init --site local
-
-step "nitro add: the base image is cut into content-defined chunks and stored compressed"
+step "this node (site 'origin') adds both images: the variant stores only what differs"
+export NITRO_HOME=$DEMO/origin
+nitro init --site origin
 nitro add "$DEMO/images/base.raw"
-step "nitro add: the LAMP variant stores only what differs"
 nitro add "$DEMO/images/lamp.raw"
-
-step "nitro ls / stats"
-nitro ls
 nitro stats
 
-step "nitro export: rebuild the LAMP image, verified chunk by chunk and as a whole"
-nitro export lamp -o "$DEMO/lamp.rebuilt.raw"
-cmp "$DEMO/images/lamp.raw" "$DEMO/lamp.rebuilt.raw" && echo "identical: $(du -h "$DEMO/lamp.rebuilt.raw" | cut -f1) allocated, sparse like the original"
+step "three sites with links of different speeds and prices (SIMULATED: local directories, rate-limited)"
+for s in lyon:400Mbit:0.09 paris:200Mbit:0.02 nice:100Mbit:0.01 rennes:1Gbit:0; do
+  IFS=: read -r name rate cost <<<"$s"
+  nitro --repo "$DEMO/$name" init --site "$name" --quiet
+  nitro site add "$name" "$DEMO/$name" --simulate-rate "$rate" --egress-cost "$cost"
+done
+
+step "push: lyon and paris get the base image, nice gets the LAMP variant (only what it lacks)"
+nitro push base --to lyon,paris
+nitro push lamp --to nice
+
+step "at site 'rennes', which holds nothing yet: probe the links, then plan the LAMP image"
+export NITRO_HOME=$DEMO/rennes
+for s in lyon:400Mbit:0.09 paris:200Mbit:0.02 nice:100Mbit:0.01; do
+  IFS=: read -r name rate cost <<<"$s"
+  nitro site add "$name" "$DEMO/$name" --simulate-rate "$rate" --egress-cost "$cost" --quiet
+done
+nitro probe --bytes 8M
+nitro matrix
+nitro plan lamp --svg "$DEMO/plan.svg"
+echo "(plan drawn in $DEMO/plan.svg)"
+step "for comparison: a mirror-like single source, and a random scheduler"
+nitro plan lamp --strategy single-site 2>/dev/null | tail -1 || echo "single-site: no one site holds every chunk of lamp"
+nitro plan lamp --strategy random | tail -1
+step "and the cheapest plan instead of the fastest"
+nitro plan lamp --objective cost | tail -1
+
+step "pull at rennes: every source at once, chunks checked, image rebuilt"
+nitro pull lamp -o "$DEMO/lamp.rennes.raw"
+cmp "$DEMO/images/lamp.raw" "$DEMO/lamp.rennes.raw" && echo "identical to the original: $(du -h "$DEMO/lamp.rennes.raw" | cut -f1) allocated (sparse)"
 
 echo
 echo "demo files are in $DEMO"

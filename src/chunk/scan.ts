@@ -10,6 +10,8 @@ export interface ChunkSink {
   zeros(length: number): void;
   /** Bytes of the file consumed so far (for progress). */
   progress?(done: number): void;
+  /** Awaited after each block: lets a consumer with work in flight hold the reader back. */
+  drain?(): Promise<void>;
 }
 
 const BLOCK = 16 * 1024 * 1024;
@@ -75,6 +77,7 @@ export async function scanFile(
       }
       done += got;
       sink.progress?.(done);
+      await sink.drain?.();
       if (last) break;
       carry = avail - s;
       buf.copy(next, headroom - carry, s, avail);

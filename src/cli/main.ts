@@ -3,8 +3,22 @@ import { Exit, NitroError } from "../util/errors.js";
 import { register as registerAdd } from "./commands/add.js";
 import { register as registerImages } from "./commands/images.js";
 import { register as registerInit } from "./commands/init.js";
+import { register as registerMatrix } from "./commands/matrix.js";
+import { register as registerPull } from "./commands/pull.js";
+import { register as registerPush } from "./commands/push.js";
+import { register as registerServe } from "./commands/serve.js";
+import { register as registerSite } from "./commands/site.js";
 
-const COMMANDS: Array<(program: Command) => void> = [registerInit, registerAdd, registerImages];
+const COMMANDS: Array<(program: Command) => void> = [
+  registerInit,
+  registerAdd,
+  registerImages,
+  registerSite,
+  registerServe,
+  registerPush,
+  registerMatrix,
+  registerPull,
+];
 
 export function buildProgram(): Command {
   const program = new Command("nitro")

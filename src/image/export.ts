@@ -1,4 +1,4 @@
-import { corrupt } from "../util/errors.js";
+import { corrupt, Exit, NitroError } from "../util/errors.js";
 import { entryCount, entryId, entryLength } from "../store/recipe.js";
 import type { Store } from "../store/store.js";
 import { ZERO_ID, type Recipe } from "../store/types.js";
@@ -14,6 +14,12 @@ export function exportImage(
   target: string,
   opts: { force?: boolean; onProgress?: (done: number, total: number) => void } = {},
 ): void {
+  const missing = store.missingChunks(recipe);
+  if (missing > 0)
+    throw new NitroError(
+      Exit.INCOMPLETE,
+      `image '${recipe.name}' is missing ${missing} chunks in this repository (pull it from the sites that hold it)`,
+    );
   const file = new ImageFile(target, recipe.size, opts.force ?? false);
   try {
     const digest = new ImageDigest();

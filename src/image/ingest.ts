@@ -67,6 +67,7 @@ export async function addImage(store: Store, path: string, opts: AddOptions): Pr
           res.zeroBytes += n;
         },
         progress: (done) => opts.onProgress?.(done, st.size),
+        drain: () => writer.drain(),
       });
       const recipe: Recipe = {
         name,
@@ -76,7 +77,7 @@ export async function addImage(store: Store, path: string, opts: AddOptions): Pr
         created: new Date().toISOString(),
         entries: entries.finish(),
       };
-      writer.commit(recipe);
+      await writer.commit(recipe);
       const after = store.index.counters();
       return {
         recipe,

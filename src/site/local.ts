@@ -27,18 +27,19 @@ export class LocalSite implements Site {
       let since = 0;
       for await (const frame of frames) {
         const r = writer.addFrame(frame);
+        await writer.drain();
         res.chunks += r.stored;
         res.skipped += r.skipped;
         res.rawBytes += r.storedBytes;
         res.wireBytes += frame.payload.length;
         since += frame.payload.length;
         if (since >= COMMIT_EVERY) {
-          writer.commit();
+          await writer.commit();
           since = 0;
           progress();
         }
       }
-      writer.commit();
+      await writer.commit();
       progress();
       return res;
     } finally {

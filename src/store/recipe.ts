@@ -104,3 +104,20 @@ export function decodeRecipe(buf: Buffer): Recipe {
   if (size !== header.size) throw corrupt(`recipe '${header.name}': entry lengths do not add up to its size`);
   return { ...header, entries };
 }
+
+/** The distinct non-zero chunks of a recipe, in first-use order, with their lengths. */
+export function uniqueChunks(r: Pick<Recipe, "entries">): { ids: ChunkId[]; lengths: number[] } {
+  const seen = new Set<string>();
+  const ids: ChunkId[] = [];
+  const lengths: number[] = [];
+  for (let i = 0, n = entryCount(r); i < n; i++) {
+    const id = entryId(r, i);
+    if (id.equals(ZERO_ID)) continue;
+    const key = id.toString("latin1");
+    if (seen.has(key)) continue;
+    seen.add(key);
+    ids.push(id);
+    lengths.push(entryLength(r, i));
+  }
+  return { ids, lengths };
+}

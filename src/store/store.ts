@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { blake3 } from "@napi-rs/blake-hash";
-import { corrupt, exists, Exit, NitroError, notFound } from "../util/errors.js";
+import { corrupt, exists, notFound } from "../util/errors.js";
 import { FrameCodec } from "./codec.js";
 import {
   readConfig,
@@ -178,15 +178,12 @@ export class Store {
     return missing;
   }
 
-  /** Stores a recipe whose chunks are all present (for sites receiving one over the wire). */
+  /**
+   * Stores a recipe. A site may hold the recipe of an image whose chunks it lacks (push announces
+   * images to every site so any of them can find it); export and serve check completeness.
+   */
   putRecipe(recipe: Recipe): void {
     validateImageName(recipe.name);
-    const missing = this.missingChunks(recipe);
-    if (missing > 0)
-      throw new NitroError(
-        Exit.INCOMPLETE,
-        `image '${recipe.name}' refers to ${missing} chunks this store lacks`,
-      );
     this.index.env.transactionSync(() => this.writeRecipe(recipe));
   }
 

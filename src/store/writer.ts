@@ -5,13 +5,22 @@ import type { RepoLock } from "./lock.js";
 import { frameHeader, MAX_FRAME_CHUNKS, PackWriter } from "./pack.js";
 import type { Store } from "./store.js";
 import { packPath } from "./store.js";
-import type { ChunkId, Frame, FrameChunk, Recipe } from "./types.js";
+import { Codec, type ChunkId, type Frame, type FrameChunk, type Recipe } from "./types.js";
+import { sharedPool } from "./compress-pool.js";
 
 /** Raw bytes per frame: large enough for zstd to find cross-chunk redundancy (see README). */
 export const FRAME_TARGET = 2 * 1024 * 1024;
 const PACK_LIMIT = 1024 * 1024 * 1024;
 /** Auto-commit after this many new stored bytes, so a crash loses little work. */
 const COMMIT_EVERY = 256 * 1024 * 1024;
+/** Frames being compressed at once before the producer waits (see drain). */
+const MAX_QUEUED_FRAMES = 4;
+
+interface QueuedFrame {
+  chunks: FrameChunk[];
+  job: Promise<void>;
+  done?: { codec: Codec; payload: Buffer };
+}
 
 export interface FrameResult {
   /** Chunks of the frame that were new here and are now stored. */
@@ -31,6 +40,9 @@ export class StoreWriter {
   private frameBuf: Buffer;
   private frameChunks: FrameChunk[] = [];
   private inFrame = new Set<string>();
+  /** Frames handed to the compression worker, written to the pack in order as they come back. */
+  private queue: QueuedFrame[] = [];
+  private queued = new Set<string>();
   private frameFill = 0;
   private delta = { chunks: 0, uniqueBytes: 0, storedBytes: 0 };
   private sinceCommit = 0;
@@ -45,7 +57,7 @@ export class StoreWriter {
 
   has(id: ChunkId): boolean {
     const key = id.toString("latin1");
-    return this.inFrame.has(key) || this.pending.has(key) || this.store.index.has(id);
+    return this.inFrame.has(key) || this.queued.has(key) || this.pending.has(key) || this.store.index.has(id);
   }
 
   /** Adds a chunk unless present; returns whether it was new. `id` must be BLAKE3(data). */
@@ -101,9 +113,23 @@ export class StoreWriter {
     return result;
   }
 
+  /** Waits until at most `max` frames are being compressed, writing finished ones in order. */
+  async drain(max = MAX_QUEUED_FRAMES): Promise<void> {
+    this.writeReady();
+    while (this.queue.length > max) {
+      await this.queue[0]!.job;
+      this.writeReady();
+    }
+  }
+
   /** Makes everything added so far durable, with an optional recipe in the same transaction. */
-  commit(recipe?: Recipe): void {
+  async commit(recipe?: Recipe): Promise<void> {
     this.flushFrame();
+    await this.drain(0);
+    this.commitWritten(recipe);
+  }
+
+  private commitWritten(recipe?: Recipe): void {
     this.pack?.sync();
     const store = this.store;
     store.index.env.transactionSync(() => {
@@ -130,12 +156,33 @@ export class StoreWriter {
 
   private flushFrame(): void {
     if (this.frameChunks.length === 0) return;
-    const { codec, payload } = this.store.codec.encode(this.frameBuf.subarray(0, this.frameFill));
+    const raw = this.frameBuf.subarray(0, this.frameFill);
     const chunks = this.frameChunks;
     this.frameChunks = [];
     this.frameFill = 0;
-    this.writeFrame(codec, chunks, payload);
+    const codec = this.store.codec;
+    if (!sharedPool || codec.codec !== Codec.Zstd) {
+      const { codec: c, payload } = codec.encode(raw);
+      this.writeFrame(c, chunks, payload);
+      this.inFrame.clear();
+      return;
+    }
+    for (const key of this.inFrame) this.queued.add(key);
     this.inFrame.clear();
+    const entry: QueuedFrame = { chunks, job: Promise.resolve() };
+    entry.job = sharedPool.compress(raw, this.store.config.compression.level).then((r) => {
+      entry.done = { codec: r.compressed ? Codec.Zstd : Codec.None, payload: r.payload };
+    });
+    entry.job.catch(() => undefined); // awaited by drain(); this only avoids an unhandled rejection
+    this.queue.push(entry);
+  }
+
+  private writeReady(): void {
+    while (this.queue[0]?.done) {
+      const { chunks, done } = this.queue.shift()!;
+      this.writeFrame(done!.codec, chunks, done!.payload);
+      for (const c of chunks) this.queued.delete(c.id.toString("latin1"));
+    }
   }
 
   private writeFrame(codec: Frame["codec"], chunks: FrameChunk[], payload: Buffer): void {
@@ -170,6 +217,6 @@ export class StoreWriter {
     }
     this.delta.storedBytes += length;
     this.sinceCommit += length;
-    if (this.sinceCommit >= COMMIT_EVERY) this.commit();
+    if (this.sinceCommit >= COMMIT_EVERY) this.commitWritten();
   }
 }

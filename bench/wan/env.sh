@@ -1,0 +1,51 @@
+# shellcheck shell=bash disable=SC2034  # variables are set for the scripts that source this file
+# bench/wan/env.sh - source it to drive an emulated WAN made by bench/wan/setup.sh.
+#
+#   WAN_DIR              state dir (default /tmp/nitro-wan): sites.tsv, client/, sshd-sK/, repos/sK
+#   wan_sites            prints the site indexes 0..N-1
+#   wan_ns K             namespace of site K (nitro-sK)
+#   wan_ip K             its address (inside the namespaces only)
+#   wan_exec K CMD...    runs CMD inside site K's namespace
+#   wan_ssh K J CMD...   from site K, OpenSSH to site J (alias sJ; key and known_hosts of WAN_DIR/client)
+#   wan_nitro K ARGS...  nitro at site K, on its repository WAN_DIR/repos/sK, with the client's ~/.ssh
+#   wan_url J            ssh:// URL of site J's repository, for `nitro site add sJ URL`
+#
+# A pull benchmark plugs in like this (after setup.sh N --rates ..., sshd.sh start):
+#   for j in $(wan_sites); do wan_nitro 0 site add s$j "$(wan_url $j)"; done
+#   wan_nitro 0 pull IMAGE --site s0
+
+WAN_DIR=${WAN_DIR:-/tmp/nitro-wan}
+WAN_PREFIX=${WAN_PREFIX:-nitro}
+WAN_HUB=$WAN_PREFIX-hub
+# shellcheck source=../lib.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/lib.sh"
+
+wan_sites() {
+  [ -f "$WAN_DIR/sites.tsv" ] || die "no emulated WAN: run bench/wan/setup.sh first"
+  awk -F'\t' 'NR>1{print $1}' "$WAN_DIR/sites.tsv"
+}
+wan_field() { awk -F'\t' -v k="$1" -v c="$2" 'NR>1 && $1==k {print $c}' "$WAN_DIR/sites.tsv"; }
+wan_ns() { wan_field "$1" 2; }
+wan_ip() { wan_field "$1" 3; }
+wan_exec() {
+  local k=$1
+  shift
+  ip netns exec "$(wan_ns "$k")" "$@"
+}
+wan_ssh() {
+  local k=$1 j=$2
+  shift 2
+  wan_exec "$k" ssh -F "$WAN_DIR/client/ssh_config" "s$j" "$@"
+}
+wan_nitro() {
+  local k=$1
+  shift
+  wan_exec "$k" env "HOME=$WAN_DIR/client/home" SSH_AUTH_SOCK= node "$NITRO_JS" --repo "$WAN_DIR/repos/s$k" "$@"
+}
+wan_url() { echo "ssh://root@$(wan_ip "$1")$WAN_DIR/repos/s$1"; }
+# tc rate (100mbit, 2gbit, 500kbps...) -> bits/s; prints nothing for anything else
+wan_rate_bits() {
+  [[ ${1:-} =~ ^([0-9.]+)([kmg]?)(bit|bps)$ ]] || return 0
+  awk -v n="${BASH_REMATCH[1]}" -v p="${BASH_REMATCH[2]}" -v u="${BASH_REMATCH[3]}" 'BEGIN{
+    m = (p=="k") ? 1e3 : (p=="m") ? 1e6 : (p=="g") ? 1e9 : 1; if (u=="bps") m *= 8; printf "%.0f", n*m }'
+}

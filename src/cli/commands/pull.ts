@@ -1,0 +1,258 @@
+import { writeFileSync } from "node:fs";
+import { Option, type Command } from "commander";
+import { exportImage } from "../../image/export.js";
+import { Matrix } from "../../matrix/matrix.js";
+import { STRATEGIES, type Objective, type Plan, type Strategy } from "../../plan/types.js";
+import { LocalSite } from "../../site/local.js";
+import { openSite } from "../../site/open.js";
+import { SiteRegistry, type SiteConfig } from "../../site/registry.js";
+import type { Site } from "../../site/site.js";
+import type { Store } from "../../store/store.js";
+import { preparePlan, pullChunks, type PullReport, type PullSource } from "../../transfer/pull.js";
+import { describeSources, findRecipe } from "../../transfer/sources.js";
+import { notFound, usage } from "../../util/errors.js";
+import { formatBytes, formatRate, formatSeconds, parseDuration } from "../../util/units.js";
+import { CliContext, withStore } from "../context.js";
+import { multiBar } from "../progress.js";
+import { withSshOptions, type SshCliOptions } from "../site-options.js";
+import { planSvg } from "../svg.js";
+
+interface PlanCliOptions extends SshCliOptions {
+  site?: string;
+  objective: string;
+  deadline?: string;
+  strategy: Strategy;
+}
+
+function objectiveOf(o: PlanCliOptions): Objective {
+  if (o.deadline) return { kind: "deadline", seconds: parseDuration(o.deadline) };
+  if (o.objective === "time" || o.objective === "cost") return { kind: o.objective };
+  throw usage(`--objective is time or cost, got '${o.objective}'`);
+}
+
+function planOptions(cmd: Command): Command {
+  return withSshOptions(
+    cmd
+      .option("--site <dest>", "destination site (default: this node's site)")
+      .option(
+        "--objective <goal>",
+        "time (fastest, then cheapest within 1%) or cost (cheapest, then fastest)",
+        "time",
+      )
+      .option("--deadline <duration>", "the cheapest plan finishing within this time (e.g. 90s, 10m)")
+      .addOption(
+        new Option("--strategy <name>", "planner, or a baseline to compare with")
+          .choices(STRATEGIES)
+          .default("optimal"),
+      ),
+  );
+}
+
+/** Opens every configured site but `except`; unreachable ones are left out with a note. */
+async function openSites(
+  ctx: CliContext,
+  except: string,
+  o: SshCliOptions,
+): Promise<Array<{ config: SiteConfig; site: Site }>> {
+  const configs = new SiteRegistry(ctx.repoDir).list().filter((c) => c.name !== except);
+  const opened = await Promise.allSettled(
+    configs.map((c) =>
+      openSite(c, {
+        acceptNew: o.acceptNew,
+        lockWait: ctx.lockWait,
+        identityFiles: o.identity,
+        knownHostsPath: o.knownHosts,
+        sshConfigPath: o.sshConfig,
+      }),
+    ),
+  );
+  return opened.flatMap((r, i) => {
+    if (r.status === "fulfilled") return [{ config: configs[i]!, site: r.value }];
+    ctx.info(`note: ${configs[i]!.name} is unreachable and left out: ${(r.reason as Error).message}`);
+    return [];
+  });
+}
+
+async function recipeFor(store: Store, name: string, sites: Site[]) {
+  const r = store.getRecipe(name) ?? (await findRecipe(name, sites));
+  if (!r) throw notFound(`no site knows an image '${name}'`);
+  return r;
+}
+
+function planTable(p: Plan, sources: readonly PullSource[]): string {
+  const rows = sources.map(
+    (s, i) =>
+      `${s.name.padEnd(12)} ${String(p.chunksPerSite[i]).padStart(8)} ${formatBytes(p.bytesPerSite[i]!).padStart(11)} ${formatSeconds(p.secondsPerSite[i]!).padStart(9)} ${("$" + p.costPerSite[i]!.toFixed(4)).padStart(9)}`,
+  );
+  const ratio = p.lowerBound > 0 ? p.makespan / p.lowerBound : 1;
+  return [
+    `${"site".padEnd(12)} ${"chunks".padStart(8)} ${"bytes".padStart(11)} ${"seconds".padStart(9)} ${"cost".padStart(9)}`,
+    ...rows,
+    `makespan ${formatSeconds(p.makespan)} (lower bound ${formatSeconds(p.lowerBound)}, ratio ${ratio.toFixed(3)}), cost $${p.cost.toFixed(4)}, strategy ${p.strategy}`,
+  ].join("\n");
+}
+
+function planJson(p: Plan, sources: readonly PullSource[]) {
+  return {
+    strategy: p.strategy,
+    objective: p.objective,
+    makespan: p.makespan,
+    lowerBound: p.lowerBound,
+    ratio: p.lowerBound > 0 ? p.makespan / p.lowerBound : 1,
+    roundingBound: p.roundingBound,
+    cost: p.cost,
+    sites: sources.map((s, i) => ({
+      site: s.name,
+      bandwidth: s.bandwidth,
+      chunks: p.chunksPerSite[i],
+      bytes: p.bytesPerSite[i],
+      seconds: p.secondsPerSite[i],
+      cost: p.costPerSite[i],
+    })),
+  };
+}
+
+export function register(program: Command): void {
+  planOptions(
+    program.command("plan <image>").description("plan which site sends which chunk to a destination"),
+  )
+    .option("--svg <file>", "also draw the per-site load as an SVG bar chart")
+    .addHelpText(
+      "after",
+      "\nExample:\n  nitro plan debian-12-lamp --site paris --objective cost --svg plan.svg\n",
+    )
+    .action(async (image: string, o: PlanCliOptions & { svg?: string }, cmd: Command) => {
+      const ctx = CliContext.of(cmd);
+      const objective = objectiveOf(o);
+      await withStore(ctx, async (store) => {
+        const dest = o.site ?? store.config.site;
+        const opened = await openSites(ctx, dest, o);
+        try {
+          const local = dest === store.config.site;
+          const destSite = local ? undefined : opened.find((s) => s.config.name === dest)?.site;
+          if (!local && !destSite) throw notFound(`no reachable site '${dest}'`);
+          // Planning for another site: this node is one more source.
+          const candidates = [
+            ...opened.filter((s) => s.config.name !== dest),
+            ...(local
+              ? []
+              : [
+                  {
+                    config: { name: store.config.site, url: store.dir },
+                    site: new LocalSite(store.config.site, store),
+                  },
+                ]),
+          ];
+          const recipe = await recipeFor(
+            store,
+            image,
+            opened.map((s) => s.site),
+          );
+          const sources = describeSources(candidates, dest, Matrix.load(ctx.repoDir), (m) =>
+            ctx.info(`note: ${m}`),
+          );
+          const prep = await preparePlan(
+            destSite ? (ids) => destSite.has(ids) : (ids) => store.has(ids),
+            recipe,
+            sources,
+            {
+              objective,
+              strategy: o.strategy,
+              onEvent: (m) => ctx.info(`note: ${m}`),
+            },
+          );
+          if (o.svg)
+            writeFileSync(
+              o.svg,
+              planSvg(
+                prep.plan,
+                prep.sources.map((s) => s.name),
+                `${image} -> ${dest}`,
+              ),
+            );
+          ctx.emit(
+            {
+              image,
+              dest,
+              chunks: prep.chunks,
+              present: prep.present,
+              missing: prep.needIds.length,
+              unassigned: prep.plan.unassigned,
+              ...planJson(prep.plan, prep.sources),
+            },
+            () =>
+              [
+                `${image} -> ${dest}: ${prep.needIds.length} of ${prep.chunks} chunks to fetch (${formatBytes(prep.sizes.reduce((a, b) => a + b, 0))})`,
+                planTable(prep.plan, prep.sources),
+                ...(prep.plan.unassigned > 0
+                  ? [`WARNING: ${prep.plan.unassigned} chunks are held by no reachable site`]
+                  : []),
+              ].join("\n"),
+          );
+        } finally {
+          await Promise.all(opened.map((s) => s.site.close().catch(() => undefined)));
+        }
+      });
+    });
+
+  planOptions(
+    program
+      .command("pull <image>")
+      .description("rebuild an image at this site, fetching its missing chunks from several sites at once"),
+  )
+    .option("-o, --output <file>", "also write the image file (sparse, verified, atomic)")
+    .option("--force", "overwrite the output file")
+    .addHelpText("after", "\nExample:\n  nitro pull debian-12-lamp -o /var/lib/libvirt/images/lamp.qcow2\n")
+    .action(async (image: string, o: PlanCliOptions & { output?: string; force?: boolean }, cmd: Command) => {
+      const ctx = CliContext.of(cmd);
+      const objective = objectiveOf(o);
+      await withStore(ctx, async (store) => {
+        const here = store.config.site;
+        if (o.site && o.site !== here)
+          throw usage(
+            `pull runs at the destination: this node is site '${here}', not '${o.site}'. Run it on ${o.site}'s node (for example: ssh ${o.site} nitro pull ${image}), or use 'nitro plan ${image} --site ${o.site}' to see the plan from here`,
+          );
+        const opened = await openSites(ctx, here, o);
+        try {
+          const recipe = await recipeFor(
+            store,
+            image,
+            opened.map((s) => s.site),
+          );
+          const sources = describeSources(opened, here, Matrix.load(ctx.repoDir), (m) =>
+            ctx.info(`note: ${m}`),
+          );
+          const bars = multiBar(ctx);
+          const barOf = new Map<string, ReturnType<typeof bars.bar>>();
+          const report = await pullChunks(store, recipe, sources, {
+            objective,
+            strategy: o.strategy,
+            lockWait: ctx.lockWait,
+            onPlan: (p, srcs) => {
+              ctx.info(planTable(p, srcs));
+              srcs.forEach((s, i) => barOf.set(s.name, bars.bar(s.name.padEnd(10), p.bytesPerSite[i]!)));
+            },
+            onProgress: (s, bytes) => barOf.get(s)?.update(bytes),
+            onEvent: (m) => ctx.info(`note: ${m}`),
+          }).finally(() => bars.stop());
+          if (o.output) exportImage(store, recipe, o.output, { force: o.force });
+          ctx.emit({ ...report, output: o.output ?? null }, () => describePull(report, o.output));
+        } finally {
+          await Promise.all(opened.map((s) => s.site.close().catch(() => undefined)));
+        }
+      });
+    });
+}
+
+function describePull(r: PullReport, output?: string): string {
+  const rows = r.sources.map(
+    (s) =>
+      `${s.site.padEnd(12)} planned ${formatBytes(s.plannedBytes).padStart(10)} in ${formatSeconds(s.plannedSeconds).padStart(8)}  actual ${formatBytes(s.bytes).padStart(10)} in ${formatSeconds(s.seconds).padStart(8)} ${formatRate(s.bytes / Math.max(s.seconds, 1e-9)).padStart(10)}${s.stole ? `  took over ${s.stole} chunks` : ""}${s.failed ? `  FAILED: ${s.failed}` : ""}`,
+  );
+  return [
+    `pulled ${r.image}: ${r.fetchedChunks} chunks (${formatBytes(r.fetchedBytes)}) fetched, ${r.present} already here`,
+    ...rows,
+    `predicted ${formatSeconds(r.predictedMakespan)} (lower bound ${formatSeconds(r.lowerBound)}), actual ${formatSeconds(r.seconds)}, egress $${r.cost.toFixed(4)}`,
+    ...(output ? [`wrote ${output} (digest verified)`] : []),
+  ].join("\n");
+}

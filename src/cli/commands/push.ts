@@ -1,0 +1,127 @@
+import { existsSync, statSync } from "node:fs";
+import type { Command } from "commander";
+import { addImage } from "../../image/ingest.js";
+import { SiteRegistry } from "../../site/registry.js";
+import type { Site } from "../../site/site.js";
+import type { Store } from "../../store/store.js";
+import { pushImage, type PushResult } from "../../transfer/push.js";
+import { NitroError, usage } from "../../util/errors.js";
+import { formatBytes, formatRate, formatSeconds } from "../../util/units.js";
+import { CliContext, withStore } from "../context.js";
+import { multiBar } from "../progress.js";
+import { openNamedSite, siteList, withSshOptions, type SshCliOptions } from "../site-options.js";
+import { defaultImageName } from "./add.js";
+import { requireRecipe } from "./images.js";
+
+interface PushOptions extends SshCliOptions {
+  to: string;
+  name?: string;
+  announce: boolean;
+}
+
+/** A path to an existing file is added first (replacing an image of that name); else an image name. */
+async function resolveImage(ctx: CliContext, store: Store, arg: string, name?: string) {
+  if (existsSync(arg) && statSync(arg).isFile()) {
+    const r = await addImage(store, arg, {
+      name: name ?? defaultImageName(arg),
+      force: true,
+      lockWait: ctx.lockWait,
+    });
+    ctx.info(`added ${r.recipe.name}: ${formatBytes(r.newBytes)} new of ${formatBytes(r.logicalBytes)}`);
+    return r.recipe;
+  }
+  if (arg.includes("/")) throw usage(`${arg}: no such file`);
+  return requireRecipe(store, arg);
+}
+
+export function register(program: Command): void {
+  withSshOptions(
+    program
+      .command("push <file-or-image>")
+      .description("send an image to sites: only the chunks each lacks, then its recipe")
+      .requiredOption("--to <sites>", "target sites, comma-separated")
+      .option("--name <name>", "image name when a file is given (default: file name without extension)")
+      .option("--no-announce", "do not send the recipe to the other known sites"),
+  )
+    .addHelpText("after", "\nExample:\n  nitro push debian-12-lamp.qcow2 --to lyon,paris\n")
+    .action(async (arg: string, o: PushOptions, cmd: Command) => {
+      const ctx = CliContext.of(cmd);
+      const targets = siteList(o.to);
+      const registry = new SiteRegistry(ctx.repoDir);
+      targets.forEach((t) => registry.get(t));
+      await withStore(ctx, async (store) => {
+        const recipe = await resolveImage(ctx, store, arg, o.name);
+        const bars = multiBar(ctx);
+        const barOf = new Map<string, ReturnType<typeof bars.bar>>();
+        const outcomes = await Promise.allSettled(
+          targets.map(async (name) => {
+            const site: Site = await openNamedSite(ctx, name, o);
+            try {
+              return await pushImage(store, recipe, site, {
+                onPlan: (s, bytes) => barOf.set(s, bars.bar(s.padEnd(10), bytes)),
+                onProgress: (s, p) => barOf.get(s)?.update(p.rawBytes),
+              });
+            } finally {
+              await site.close();
+            }
+          }),
+        );
+        bars.stop();
+        const results = outcomes.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+        const failures = outcomes.flatMap((r, i) =>
+          r.status === "rejected" ? [{ site: targets[i]!, error: r.reason as Error }] : [],
+        );
+        const announced = o.announce ? await announce(ctx, registry, targets, recipe, o) : [];
+        ctx.emit(
+          {
+            image: recipe.name,
+            results,
+            failures: failures.map((f) => ({ site: f.site, error: f.error.message })),
+            announced,
+          },
+          () =>
+            [...results.map(describe), ...failures.map((f) => `${f.site}: FAILED: ${f.error.message}`)].join(
+              "\n",
+            ),
+        );
+        if (failures.length > 0) {
+          const first = failures[0]!.error;
+          throw first instanceof NitroError ? first : new NitroError(1, first.message);
+        }
+      });
+    });
+}
+
+function describe(r: PushResult): string {
+  return `${r.site}: sent ${r.sentChunks} chunks, ${formatBytes(r.sentBytes)} (${formatBytes(r.wireBytes)} on the wire), ${r.present} already there; ${formatSeconds(r.seconds)}, ${formatRate(r.sentBytes / Math.max(r.seconds, 1e-9))}`;
+}
+
+/** The recipe (metadata only) goes to every other reachable site, so any site can find the image. */
+async function announce(
+  ctx: CliContext,
+  registry: SiteRegistry,
+  targets: string[],
+  recipe: Parameters<Site["putRecipe"]>[0],
+  o: SshCliOptions,
+) {
+  const others = registry.list().filter((s) => !targets.includes(s.name));
+  const done = await Promise.allSettled(
+    others.map(async (s) => {
+      const site = await openNamedSite(ctx, s.name, o);
+      try {
+        await site.putRecipe(recipe);
+        return s.name;
+      } finally {
+        await site.close();
+      }
+    }),
+  );
+  done.forEach(
+    (r, i) =>
+      r.status === "rejected" &&
+      ctx.info(
+        `note: could not announce ${recipe.name} to ${others[i]!.name}: ${(r.reason as Error).message}`,
+      ),
+  );
+  return done.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+}

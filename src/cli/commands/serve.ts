@@ -1,0 +1,26 @@
+import type { Command } from "commander";
+import { LocalSite } from "../../site/local.js";
+import { serveSite } from "../../site/serve.js";
+import { usage } from "../../util/errors.js";
+import { CliContext, withStore } from "../context.js";
+
+export function register(program: Command): void {
+  program
+    .command("serve")
+    .description("serve this repository on stdin/stdout (run by SSH on the far side of a site)")
+    .option("--stdio", "speak the nitro protocol on stdin/stdout (the only mode)")
+    .option("--read-only", "refuse every write")
+    .addHelpText(
+      "after",
+      '\nIn ~/.ssh/authorized_keys, to let a key only pull from this repository:\n  command="nitro serve --stdio --repo /srv/nitro --read-only",restrict ssh-ed25519 AAAA...\n',
+    )
+    .action(async (o: { stdio?: boolean; readOnly?: boolean }, cmd: Command) => {
+      if (!o.stdio) throw usage("serve needs --stdio (it is meant to be run by ssh)");
+      const ctx = CliContext.of(cmd);
+      await withStore(ctx, (store) =>
+        serveSite(new LocalSite(store.config.site, store, ctx.lockWait), process.stdin, process.stdout, {
+          readOnly: o.readOnly ?? false,
+        }),
+      );
+    });
+}

@@ -1,0 +1,79 @@
+import type { Command } from "commander";
+import { SiteRegistry, type SiteConfig } from "../../site/registry.js";
+import { usage } from "../../util/errors.js";
+import { formatRate, parseBandwidth } from "../../util/units.js";
+import { CliContext } from "../context.js";
+
+interface SiteAddOptions {
+  egressCost?: string;
+  simulateRate?: string;
+  remoteCommand?: string;
+  identity?: string;
+  force?: boolean;
+}
+
+export function register(program: Command): void {
+  const site = program.command("site").description("manage the sites this node knows");
+
+  site
+    .command("add <name> <url>")
+    .description("add a site: an absolute path, file:///path or ssh://[user@]host[:port]/path")
+    .option("--egress-cost <usd-per-gb>", "egress price of data leaving the site, USD per GB")
+    .option("--simulate-rate <rate>", "local sites: simulate a link of this rate (e.g. 100Mbit), for demos")
+    .option("--remote-command <cmd>", "SSH sites: how to run nitro there (default: nitro)")
+    .option("--identity <file>", "SSH sites: identity file")
+    .option("--force", "replace a site of the same name")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  nitro site add lyon ssh://nitro@lyon.example.org/srv/nitro --egress-cost 0.02\n  nitro site add lab /srv/nitro-lab --simulate-rate 200Mbit\n",
+    )
+    .action((name: string, url: string, o: SiteAddOptions, cmd: Command) => {
+      const ctx = CliContext.of(cmd);
+      ctx.openStore().close();
+      const cfg: SiteConfig = { name, url };
+      if (o.egressCost !== undefined) {
+        const c = Number(o.egressCost);
+        if (!Number.isFinite(c) || c < 0)
+          throw usage(`--egress-cost takes USD per GB, got '${o.egressCost}'`);
+        cfg.egressCost = c;
+      }
+      if (o.simulateRate) {
+        if (url.startsWith("ssh://"))
+          throw usage("--simulate-rate is for local sites; SSH sites have real links");
+        cfg.simulateRate = parseBandwidth(o.simulateRate);
+      }
+      if (o.remoteCommand) cfg.remoteCommand = o.remoteCommand;
+      if (o.identity) cfg.identity = o.identity;
+      new SiteRegistry(ctx.repoDir).add(cfg, o.force);
+      ctx.emit(cfg, () => `added site ${name} (${url})`);
+    });
+
+  site
+    .command("ls")
+    .description("list sites")
+    .addHelpText("after", "\nExample:\n  nitro site ls --json\n")
+    .action((_o: unknown, cmd: Command) => {
+      const ctx = CliContext.of(cmd);
+      const sites = new SiteRegistry(ctx.repoDir).list();
+      ctx.emit(sites, () =>
+        sites.length === 0
+          ? "no sites (add one with 'nitro site add NAME URL')"
+          : sites
+              .map(
+                (s) =>
+                  `${s.name.padEnd(16)} ${s.url}${s.egressCost !== undefined ? `  $${s.egressCost}/GB` : ""}${s.simulateRate ? `  simulated ${formatRate(s.simulateRate)}` : ""}`,
+              )
+              .join("\n"),
+      );
+    });
+
+  site
+    .command("rm <name>")
+    .description("forget a site (its data is not touched)")
+    .addHelpText("after", "\nExample:\n  nitro site rm lyon\n")
+    .action((name: string, _o: unknown, cmd: Command) => {
+      const ctx = CliContext.of(cmd);
+      new SiteRegistry(ctx.repoDir).remove(name);
+      ctx.emit({ removed: name }, () => `removed site ${name}`);
+    });
+}

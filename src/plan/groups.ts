@@ -1,0 +1,99 @@
+/**
+ * Chunks grouped by the set of usable sites holding them. Even millions of chunks fall into few
+ * groups (at most 2^sites, in practice tens to hundreds), and the flow problem is solved on groups.
+ */
+export interface Groups {
+  count: number;
+  /** Holder mask of each group (int32 bit pattern; bit 31 may make it negative). */
+  mask: Int32Array;
+  bytes: Float64Array;
+  chunks: Float64Array;
+  maxSize: Float64Array;
+  /** Group of each chunk, -1 when no usable site holds it. */
+  groupOf: Int32Array;
+  unassigned: number;
+  unassignedBytes: number;
+}
+
+export function groupChunks(sizes: ArrayLike<number>, holders: Uint32Array, usable: number): Groups {
+  const n = holders.length;
+  const groupOf = new Int32Array(n);
+  // Open addressing on the mask; the table grows so that it stays at most half full.
+  let bits = 8;
+  let slots = new Int32Array(1 << bits).fill(-1);
+  let mask = new Int32Array(64);
+  let bytes = new Float64Array(64);
+  let chunks = new Float64Array(64);
+  let maxSize = new Float64Array(64);
+  let count = 0;
+  let unassigned = 0;
+  let unassignedBytes = 0;
+  let lastMask = 0;
+  let lastGroup = -1;
+
+  for (let i = 0; i < n; i++) {
+    const m = holders[i]! & usable;
+    const size = sizes[i]!;
+    if (m === 0) {
+      groupOf[i] = -1;
+      unassigned++;
+      unassignedBytes += size;
+      continue;
+    }
+    let g: number;
+    if (m === lastMask && lastGroup >= 0) g = lastGroup;
+    else {
+      let h = Math.imul(m, 0x9e3779b1) >>> (32 - bits);
+      const wrap = (1 << bits) - 1;
+      while ((g = slots[h]!) >= 0 && mask[g] !== m) h = (h + 1) & wrap;
+      if (g < 0) {
+        g = count++;
+        if (g === mask.length) {
+          mask = grow(mask);
+          bytes = grow(bytes);
+          chunks = grow(chunks);
+          maxSize = grow(maxSize);
+        }
+        mask[g] = m;
+        slots[h] = g;
+        if (count * 2 > 1 << bits) {
+          bits++;
+          slots = rehash(mask, count, bits);
+        }
+      }
+      lastMask = m;
+      lastGroup = g;
+    }
+    groupOf[i] = g;
+    bytes[g]! += size;
+    chunks[g]!++;
+    if (size > maxSize[g]!) maxSize[g] = size;
+  }
+  return {
+    count,
+    mask: mask.slice(0, count),
+    bytes: bytes.slice(0, count),
+    chunks: chunks.slice(0, count),
+    maxSize: maxSize.slice(0, count),
+    groupOf,
+    unassigned,
+    unassignedBytes,
+  };
+}
+
+function grow<T extends Int32Array<ArrayBuffer> | Float64Array<ArrayBuffer>>(a: T): T {
+  const b = new (a.constructor as new (n: number) => T)(a.length * 2);
+  b.set(a);
+  return b;
+}
+
+function rehash(mask: Int32Array, count: number, bits: number): Int32Array<ArrayBuffer> {
+  const slots = new Int32Array(1 << bits).fill(-1);
+  const wrap = (1 << bits) - 1;
+  for (let g = 0; g < count; g++) {
+    let h = Math.imul(mask[g]!, 0x9e3779b1) >>> (32 - bits);
+    while (slots[h]! >= 0) h = (h + 1) & wrap;
+    slots[h] = g;
+  }
+  return slots;
+}

@@ -1,0 +1,467 @@
+import type { Duplex, Readable, Writable } from "node:stream";
+import type { ChunkId, Frame, Recipe, RecipeSummary } from "../store/types.js";
+import { NitroError, remote } from "../util/errors.js";
+import { Outbox, readMessages } from "../wire/channel.js";
+import { ProtocolError, protocolError } from "../wire/errors.js";
+import { checkFrameLimits, decodeFrame, frameBodyBytes, frameMessage } from "../wire/frames.js";
+import {
+  decodeBitmap,
+  decodeError,
+  decodeHello,
+  decodePutAck,
+  decodePutDone,
+  encodeGet,
+  encodeHello,
+  encodeIds,
+  encodeU32,
+  encodeU64,
+  message,
+} from "../wire/messages.js";
+import { ACCEPTS, FLAG_READ_ONLY, Limits, Msg, PROTOCOL_VERSION, msgName } from "../wire/protocol.js";
+import type { Message } from "../wire/reader.js";
+import {
+  RecipeAssembler,
+  decodeList,
+  decodeRecipeHeader,
+  recipeHeader,
+  recipeParts,
+} from "../wire/recipes.js";
+import type { ProbeResult, PutProgress, PutResult, Site } from "./site.js";
+
+export interface RemoteSiteOptions {
+  /**
+   * Bytes of frames sent but not yet taken by the far store. Keep it above bandwidth × RTT
+   * (1 Gbit/s × 100 ms = 12.5 MB). Default 32 MiB.
+   */
+  window?: number;
+  /** Bytes of frames one getFrames call lets the server send ahead of its consumer. Default 16 MiB. */
+  getWindow?: number;
+  /** Words to add when the connection drops, e.g. the remote command's stderr. */
+  describeClose?: () => string | undefined;
+}
+
+interface Pending {
+  onMessage(m: Message): void;
+  onError(err: NitroError): void;
+}
+
+const MiB = 1024 * 1024;
+
+/**
+ * A Site spoken to over a byte stream running `nitro serve` (an SSH channel, a child process).
+ * Requests are pipelined on the one stream: each carries an id the replies echo.
+ */
+export class RemoteSite implements Site {
+  private readonly out: Outbox;
+  private readonly pending = new Map<number, Pending>();
+  private readonly window: number;
+  private readonly getWindow: number;
+  private readonly hello: Promise<number>;
+  private helloSettle!: { resolve: (flags: number) => void; reject: (err: NitroError) => void };
+  private readonly reading: Promise<void>;
+  private failure: NitroError | undefined;
+  private nextReq = 1;
+  private flags: number | undefined;
+  private byeReceived = false;
+  private putTurn: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly name: string,
+    io: Duplex | { input: Readable; output: Writable },
+    private readonly opts: RemoteSiteOptions = {},
+  ) {
+    const input = "input" in io ? io.input : io;
+    const output = "output" in io ? io.output : io;
+    this.window = opts.window ?? 32 * MiB;
+    this.getWindow = Math.min(opts.getWindow ?? 16 * MiB, 0xffff_ffff);
+    this.out = new Outbox(output);
+    this.hello = new Promise<number>((resolve, reject) => (this.helloSettle = { resolve, reject }));
+    this.hello.catch(() => {});
+    this.out.send([encodeHello()]);
+    this.reading = this.read(input);
+  }
+
+  /** Resolves once the server's HELLO has been checked. */
+  async ready(): Promise<void> {
+    await this.hello;
+  }
+
+  /** Whether the server refuses writes (known after ready()). */
+  get readOnly(): boolean | undefined {
+    return this.flags === undefined ? undefined : (this.flags & FLAG_READ_ONLY) !== 0;
+  }
+
+  async has(ids: ChunkId[]): Promise<boolean[]> {
+    await this.ready();
+    const batches: Promise<boolean[]>[] = [];
+    for (let i = 0; i < ids.length; i += Limits.IDS) {
+      const batch = ids.slice(i, i + Limits.IDS);
+      batches.push(
+        this.call(Msg.HAS, encodeIds(batch), Msg.HAS_REPLY, (m) => decodeBitmap(m.body, batch.length)),
+      );
+    }
+    return (await Promise.all(batches)).flat();
+  }
+
+  async putFrames(frames: AsyncIterable<Frame>, onProgress?: (p: PutProgress) => void): Promise<PutResult> {
+    await this.ready();
+    // One upload at a time: the far store has one writer, a second would wait for its lock.
+    const previous = this.putTurn;
+    let done!: () => void;
+    this.putTurn = new Promise((r) => (done = r));
+    await previous;
+    try {
+      return await this.upload(frames, onProgress);
+    } finally {
+      done();
+    }
+  }
+
+  private async upload(
+    frames: AsyncIterable<Frame>,
+    onProgress?: (p: PutProgress) => void,
+  ): Promise<PutResult> {
+    const sizes: number[] = [];
+    let acked = 0;
+    let sentBytes = 0;
+    let takenBytes = 0;
+    let wireBytes = 0;
+    let error: NitroError | undefined;
+    let result: PutResult | undefined;
+    let wake: (() => void) | undefined;
+    const poke = () => {
+      const w = wake;
+      wake = undefined;
+      w?.();
+    };
+    const waitEvent = () => new Promise<void>((r) => (wake = r));
+    const req = this.register({
+      onMessage: (m) => {
+        if (m.type === Msg.PUT_ACK) {
+          const a = decodePutAck(m.body);
+          if (a.consumedFrames > sizes.length) throw protocolError("PUT_ACK for frames never sent");
+          for (; acked < a.consumedFrames; acked++) takenBytes += sizes[acked]!;
+          onProgress?.({ chunks: a.durableChunks, rawBytes: a.durableRawBytes, wireBytes });
+        } else if (m.type === Msg.PUT_DONE) {
+          result = decodePutDone(m.body);
+          this.pending.delete(req);
+        } else if (m.type === Msg.ERROR) {
+          error = this.errorFrom(m.body);
+          this.pending.delete(req);
+        } else throw unexpected(m);
+        poke();
+      },
+      onError: (err) => {
+        error ??= err;
+        poke();
+      },
+    });
+    let sourceError: { error: unknown } | undefined;
+    try {
+      for await (const frame of frames) {
+        if (error) break;
+        checkFrameLimits(frame);
+        const size = frameBodyBytes(frame);
+        while (!error && sentBytes > takenBytes && sentBytes - takenBytes + size > this.window)
+          await waitEvent();
+        if (error) break;
+        sizes.push(size);
+        sentBytes += size;
+        wireBytes += frame.payload.length;
+        if (!this.out.send(frameMessage(Msg.PUT_FRAME, req, frame))) await this.out.drain();
+      }
+    } catch (err) {
+      sourceError = { error: err };
+    }
+    // Also after a failing source: the server commits what it received, so a re-run skips it.
+    if (!error) this.out.send(message(Msg.PUT_END, req));
+    while (!error && !result) await waitEvent();
+    this.pending.delete(req);
+    if (sourceError) throw sourceError.error;
+    if (error) throw error;
+    onProgress?.({ chunks: result!.chunks + result!.skipped, rawBytes: result!.rawBytes, wireBytes });
+    return result!;
+  }
+
+  async *getFrames(ids: ChunkId[]): AsyncIterable<Frame> {
+    await this.ready();
+    for (let i = 0; i < ids.length; i += Limits.IDS) yield* this.download(ids.slice(i, i + Limits.IDS));
+  }
+
+  private async *download(ids: ChunkId[]): AsyncGenerator<Frame> {
+    const queue: { frame: Frame; size: number }[] = [];
+    let ended = false;
+    let error: NitroError | undefined;
+    let wake: (() => void) | undefined;
+    const poke = () => {
+      const w = wake;
+      wake = undefined;
+      w?.();
+    };
+    const req = this.register({
+      onMessage: (m) => {
+        if (m.type === Msg.FRAME) queue.push({ frame: decodeFrame(m.body), size: m.body.length });
+        else if (m.type === Msg.END) ended = true;
+        else if (m.type === Msg.ERROR) error = this.errorFrom(m.body);
+        else throw unexpected(m);
+        if (ended || error) this.pending.delete(req);
+        poke();
+      },
+      onError: (err) => {
+        error ??= err;
+        poke();
+      },
+    });
+    this.out.send(message(Msg.GET_FRAMES, req, encodeGet(this.getWindow, ids)));
+    let head = 0;
+    try {
+      for (;;) {
+        if (head < queue.length) {
+          const { frame, size } = queue[head]!;
+          queue[head++] = undefined as unknown as { frame: Frame; size: number };
+          if (head > 256 && head * 2 > queue.length) {
+            queue.splice(0, head);
+            head = 0;
+          }
+          // The consumer took it: the server may send that many bytes more.
+          if (!ended && !error) this.out.send(message(Msg.CREDIT, req, encodeU32(size)));
+          yield frame;
+          continue;
+        }
+        if (error) throw error;
+        if (ended) return;
+        await new Promise<void>((r) => (wake = r));
+      }
+    } finally {
+      if (!ended && !error && this.pending.has(req)) {
+        // Abandoned by the consumer: stop the server, drop what is still on its way.
+        this.pending.set(req, {
+          onMessage: (m) => {
+            if (m.type === Msg.END || m.type === Msg.ERROR) this.pending.delete(req);
+          },
+          onError: () => {},
+        });
+        this.out.send(message(Msg.CANCEL, req));
+      }
+    }
+  }
+
+  async putRecipe(recipe: Recipe): Promise<void> {
+    await this.ready();
+    const header = recipeHeader(recipe);
+    const parts = recipeParts(recipe);
+    const reply = this.call(
+      Msg.PUT_RECIPE,
+      header,
+      Msg.OK,
+      () => undefined,
+      async (req) => {
+        for (const part of parts) {
+          if (!this.out.send(message(Msg.RECIPE_PART, req, part))) await this.out.drain();
+        }
+      },
+    );
+    await reply;
+  }
+
+  async getRecipe(name: string): Promise<Recipe | undefined> {
+    await this.ready();
+    return new Promise<Recipe | undefined>((resolve, reject) => {
+      let asm: RecipeAssembler | undefined;
+      const finish = (f: () => void) => {
+        this.pending.delete(req);
+        f();
+      };
+      const req = this.register({
+        onMessage: (m) => {
+          if (m.type === Msg.OK && !asm) return finish(() => resolve(undefined));
+          if (m.type === Msg.ERROR) return finish(() => reject(this.errorFrom(m.body)));
+          if (m.type === Msg.RECIPE && !asm) asm = new RecipeAssembler(decodeRecipeHeader(m.body));
+          else if (m.type === Msg.RECIPE_PART && asm) asm.add(m.body);
+          else throw unexpected(m);
+          if (asm.complete) {
+            const a = asm;
+            finish(() => {
+              try {
+                resolve(a.finish());
+              } catch (err) {
+                reject(err);
+              }
+            });
+          }
+        },
+        onError: reject,
+      });
+      this.out.send(message(Msg.GET_RECIPE, req, Buffer.from(name, "utf8")));
+    });
+  }
+
+  async listRecipes(): Promise<RecipeSummary[]> {
+    await this.ready();
+    return new Promise<RecipeSummary[]>((resolve, reject) => {
+      const list: RecipeSummary[] = [];
+      const req = this.register({
+        onMessage: (m) => {
+          if (m.type === Msg.RECIPE_LIST) return void list.push(...decodeList(m.body));
+          this.pending.delete(req);
+          if (m.type === Msg.END) resolve(list);
+          else if (m.type === Msg.ERROR) reject(this.errorFrom(m.body));
+          else throw unexpected(m);
+        },
+        onError: reject,
+      });
+      this.out.send(message(Msg.LIST_RECIPES, req));
+    });
+  }
+
+  /** Round-trip time of a tiny request, in seconds: the best of `tries`. */
+  async ping(tries = 3): Promise<number> {
+    await this.ready();
+    let best = Infinity;
+    for (let i = 0; i < tries; i++) {
+      const t0 = performance.now();
+      await this.call(Msg.PING, Buffer.from("nitro"), Msg.PONG, () => undefined);
+      best = Math.min(best, (performance.now() - t0) / 1000);
+    }
+    return best;
+  }
+
+  /**
+   * Downloads about `bytes` of random data. The clock starts when the first message arrives
+   * (excluding the request's latency and the pipe filling up) and stops at the END.
+   */
+  async probe(bytes: number): Promise<ProbeResult> {
+    const rtt = await this.ping();
+    const wanted = Math.max(1, Math.min(Math.floor(bytes), Limits.PROBE_BYTES));
+    return new Promise<ProbeResult>((resolve, reject) => {
+      const tSent = performance.now();
+      let tFirst = 0;
+      let firstBytes = 0;
+      let total = 0;
+      const req = this.register({
+        onMessage: (m) => {
+          if (m.type === Msg.PROBE_DATA) {
+            if (total === 0) {
+              tFirst = performance.now();
+              firstBytes = m.body.length;
+            }
+            total += m.body.length;
+            if (total > wanted) throw protocolError("PROBE sent more data than asked");
+            return;
+          }
+          this.pending.delete(req);
+          if (m.type === Msg.ERROR) return reject(this.errorFrom(m.body));
+          if (m.type !== Msg.END) throw unexpected(m);
+          const now = performance.now();
+          if (total > firstBytes) resolve({ bytes: total - firstBytes, seconds: (now - tFirst) / 1000, rtt });
+          else resolve({ bytes: total, seconds: Math.max((now - tSent) / 1000 - rtt, 1e-6), rtt });
+        },
+        onError: reject,
+      });
+      this.out.send(message(Msg.PROBE, req, encodeU64(wanted)));
+    });
+  }
+
+  /** Says BYE, lets the server finish what is in flight, and ends the stream. */
+  async close(): Promise<void> {
+    if (!this.failure) {
+      this.out.send(message(Msg.BYE, 0));
+      const timeout = new Promise<void>((r) => setTimeout(r, 10_000).unref());
+      await Promise.race([this.reading, timeout]);
+    }
+    this.fail(remote(`${this.name}: site closed`));
+    this.out.end();
+  }
+
+  /** One request, one reply of type `expect` (or an ERROR). `after` sends the rest of the request. */
+  private call<T>(
+    type: number,
+    body: Buffer,
+    expect: number,
+    parse: (m: Message) => T,
+    after?: (req: number) => Promise<void>,
+  ): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const req = this.register({
+        onMessage: (m) => {
+          this.pending.delete(req);
+          if (m.type === Msg.ERROR) reject(this.errorFrom(m.body));
+          else if (m.type === expect) resolve(parse(m));
+          else throw unexpected(m);
+        },
+        onError: reject,
+      });
+      this.out.send(message(type, req, body));
+      after?.(req).catch(reject);
+    });
+  }
+
+  private register(p: Pending): number {
+    if (this.failure) throw this.failure;
+    const req = this.nextReq;
+    this.nextReq = this.nextReq >= 0xffff_fffe ? 1 : this.nextReq + 1;
+    this.pending.set(req, p);
+    return req;
+  }
+
+  private async read(input: Readable): Promise<void> {
+    try {
+      for await (const m of readMessages(input, ACCEPTS.client)) {
+        this.dispatch(m);
+        if (this.failure) break;
+      }
+      const why = this.opts.describeClose?.();
+      const text = this.byeReceived ? "site closed" : `connection closed by the site${why ? `: ${why}` : ""}`;
+      this.fail(remote(`${this.name}: ${text}`));
+    } catch (err) {
+      const e = err instanceof NitroError ? err : remote(`connection lost: ${(err as Error).message}`);
+      this.fail(new NitroError(e.exitCode, `${this.name}: ${e.message}`));
+    }
+  }
+
+  private dispatch(m: Message): void {
+    if (m.type === Msg.HELLO) return this.onHello(m.body);
+    if (m.req === 0) {
+      if (m.type === Msg.BYE) this.byeReceived = true;
+      else if (m.type === Msg.ERROR) this.fail(this.errorFrom(m.body));
+      else throw unexpected(m);
+      return;
+    }
+    // Replies to requests we gave up on (failed put streams) are dropped.
+    const p = this.pending.get(m.req);
+    if (!p) return;
+    try {
+      p.onMessage(m);
+    } catch (err) {
+      if (!(err instanceof ProtocolError)) throw err;
+      this.fail(new NitroError(err.exitCode, `${this.name}: ${err.message}`));
+    }
+  }
+
+  private onHello(body: Buffer): void {
+    const { version, flags } = decodeHello(body, "server");
+    if (version !== PROTOCOL_VERSION)
+      throw protocolError(
+        `protocol version mismatch: this nitro speaks version ${PROTOCOL_VERSION}, the site ${version} (install the same nitro release on both sides)`,
+      );
+    this.flags = flags;
+    this.helloSettle.resolve(flags);
+  }
+
+  private errorFrom(body: Buffer): NitroError {
+    const { code, message } = decodeError(body);
+    return new NitroError(code, `${this.name}: ${message}`);
+  }
+
+  private fail(err: NitroError): void {
+    if (this.failure) return;
+    this.failure = err;
+    this.helloSettle.reject(err);
+    const waiting = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of waiting) p.onError(err);
+    this.out.end();
+  }
+}
+
+const unexpected = (m: Message) => protocolError(`unexpected ${msgName(m.type)} for request ${m.req}`);

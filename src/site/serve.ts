@@ -1,0 +1,397 @@
+import { randomBytes } from "node:crypto";
+import type { Readable, Writable } from "node:stream";
+import { validateImageName } from "../store/recipe.js";
+import type { ChunkId, Frame } from "../store/types.js";
+import { Exit, NitroError } from "../util/errors.js";
+import { Outbox, readMessages } from "../wire/channel.js";
+import { errorCodeOf, protocolError } from "../wire/errors.js";
+import { checkFrameLimits, decodeFrame, frameBodyBytes, frameMessage } from "../wire/frames.js";
+import {
+  decodeGet,
+  decodeHello,
+  decodeIds,
+  decodeU32,
+  decodeU64,
+  encodeBitmap,
+  encodeError,
+  encodeHello,
+  encodePutAck,
+  encodePutDone,
+  message,
+} from "../wire/messages.js";
+import { ACCEPTS, FLAG_READ_ONLY, Limits, Msg, PROTOCOL_VERSION, msgName } from "../wire/protocol.js";
+import { ByteQueue } from "../wire/queue.js";
+import {
+  RecipeAssembler,
+  decodeRecipeHeader,
+  encodeList,
+  recipeHeader,
+  recipeParts,
+} from "../wire/recipes.js";
+import type { Message } from "../wire/reader.js";
+import type { Site } from "./site.js";
+
+export interface ServeOptions {
+  /** Refuse PUT_FRAME and PUT_RECIPE (authorized_keys forced command for pull-only peers). */
+  readOnly: boolean;
+}
+
+/** Frames received but not yet taken by the store, per put stream, before reading pauses. */
+const PUT_QUEUE_BYTES = 32 * 1024 * 1024;
+/** Replies being computed at once before reading pauses. */
+const MAX_HANDLERS = 64;
+/** Concurrent streams a client may open; beyond them the session ends. */
+const MAX_GETS = 256;
+const MAX_PUTS = 16;
+const MAX_RECIPE_UPLOADS = 4;
+/** Requests whose later messages are dropped (a refused put keeps arriving for a while). */
+const MAX_DEAD = 1024;
+
+/**
+ * Serves `site` over a byte stream until the client says BYE or the input ends. Protocol errors
+ * end the session with an ERROR message and reject with a REMOTE NitroError; errors of one request
+ * (a corrupt frame, a missing chunk, a read-only refusal) answer that request with an ERROR and the
+ * session goes on.
+ */
+export async function serveSite(
+  site: Site,
+  input: Readable,
+  output: Writable,
+  opts: ServeOptions,
+): Promise<void> {
+  await new Session(site, new Outbox(output), opts).run(input);
+}
+
+class PutStream {
+  readonly queue: ByteQueue<Frame>;
+  consumed = 0;
+  durableChunks = 0;
+  durableRawBytes = 0;
+  inputEnded = false;
+  done: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly req: number,
+    onTake: () => void,
+  ) {
+    this.queue = new ByteQueue<Frame>(() => {
+      this.consumed++;
+      onTake();
+    });
+  }
+}
+
+class GetStream {
+  cancelled = false;
+  private wake: (() => void) | undefined;
+
+  constructor(
+    readonly req: number,
+    public credit: number,
+  ) {}
+
+  grant(bytes: number): void {
+    this.credit += bytes;
+    this.poke();
+  }
+
+  cancel(): void {
+    this.cancelled = true;
+    this.poke();
+  }
+
+  /** Waits until the server may send (credit left) or the stream is cancelled. */
+  async ready(): Promise<boolean> {
+    while (this.credit <= 0 && !this.cancelled) await new Promise<void>((r) => (this.wake = r));
+    return !this.cancelled;
+  }
+
+  private poke(): void {
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
+}
+
+class Session {
+  private readonly puts = new Map<number, PutStream>();
+  private readonly gets = new Map<number, GetStream>();
+  private readonly uploads = new Map<number, RecipeAssembler>();
+  private readonly dead = new Set<number>();
+  private readonly handlers = new Set<Promise<void>>();
+  private readonly downloads = new Set<Promise<void>>();
+  private silenced = false;
+  private probeData: Buffer | undefined;
+
+  constructor(
+    private readonly site: Site,
+    private readonly out: Outbox,
+    private readonly opts: ServeOptions,
+  ) {}
+
+  async run(input: Readable): Promise<void> {
+    this.out.send([encodeHello(this.opts.readOnly ? FLAG_READ_ONLY : 0)]);
+    let bye = false;
+    let fatal: NitroError | undefined;
+    try {
+      for await (const m of readMessages(input, ACCEPTS.server)) {
+        if (m.type === Msg.BYE) {
+          bye = true;
+          break;
+        }
+        await this.dispatch(m);
+        if (this.handlers.size >= MAX_HANDLERS) await Promise.race(this.handlers);
+        if (this.out.congested) await this.out.drain();
+      }
+    } catch (err) {
+      // A broken input (peer vanished) ends the session like EOF; anything else is fatal.
+      if (err instanceof NitroError) fatal = err;
+      else if (!isStreamClosed(err)) fatal = new NitroError(Exit.INTERNAL, errorCodeOf(err).message);
+    }
+    if (fatal) {
+      this.send(Msg.ERROR, 0, encodeError(fatal.exitCode, fatal.message));
+      this.silenced = true;
+    }
+    await this.shutdown();
+    if (bye) this.send(Msg.BYE, 0);
+    this.out.end();
+    if (fatal) throw fatal;
+  }
+
+  private async dispatch(m: Message): Promise<void> {
+    switch (m.type) {
+      case Msg.HELLO:
+        return this.hello(m.body);
+      case Msg.HAS: {
+        const ids = decodeIds(m.body);
+        return this.spawn(m.req, async () => {
+          this.send(Msg.HAS_REPLY, m.req, encodeBitmap(await this.site.has(ids)));
+        });
+      }
+      case Msg.PUT_FRAME:
+        return this.putFrame(m);
+      case Msg.PUT_END:
+        return this.putEnd(m.req);
+      case Msg.GET_FRAMES:
+        return this.getFrames(m);
+      case Msg.CREDIT:
+        return this.gets.get(m.req)?.grant(decodeU32(m.body, "CREDIT"));
+      case Msg.CANCEL:
+        return this.gets.get(m.req)?.cancel();
+      case Msg.PUT_RECIPE:
+        return this.putRecipe(m);
+      case Msg.RECIPE_PART:
+        return this.recipePart(m);
+      case Msg.GET_RECIPE:
+        return this.spawn(m.req, () => this.getRecipe(m.req, m.body));
+      case Msg.LIST_RECIPES:
+        return this.spawn(m.req, async () => {
+          for (const body of encodeList(await this.site.listRecipes())) {
+            if (!this.send(Msg.RECIPE_LIST, m.req, body)) await this.out.drain();
+          }
+          this.send(Msg.END, m.req);
+        });
+      case Msg.PING:
+        this.send(Msg.PONG, m.req, m.body);
+        return;
+      case Msg.PROBE:
+        return this.probe(m.req, decodeU64(m.body, "PROBE"));
+      default:
+        throw protocolError(`unexpected message type ${msgName(m.type)}`);
+    }
+  }
+
+  private hello(body: Buffer): void {
+    const { version } = decodeHello(body, "client");
+    if (version !== PROTOCOL_VERSION)
+      throw protocolError(
+        `protocol version mismatch: the client speaks version ${version}, this server ${PROTOCOL_VERSION} (install the same nitro release on both sides)`,
+      );
+  }
+
+  private refuseWrite(req: number, what: string): void {
+    this.markDead(req);
+    this.send(
+      Msg.ERROR,
+      req,
+      encodeError(Exit.FAILURE, `site is read-only (nitro serve --read-only): ${what} refused`),
+    );
+  }
+
+  private async putFrame(m: Message): Promise<void> {
+    if (this.dead.has(m.req)) return;
+    if (this.opts.readOnly) return this.refuseWrite(m.req, "frame upload");
+    const frame = decodeFrame(m.body);
+    let stream = this.puts.get(m.req);
+    if (!stream) stream = this.openPut(m.req);
+    else if (stream.inputEnded) throw protocolError(`PUT_FRAME after PUT_END on request ${m.req}`);
+    stream.queue.push(frame, m.body.length);
+    await stream.queue.room(PUT_QUEUE_BYTES);
+  }
+
+  private putEnd(req: number): void {
+    if (this.dead.has(req)) return;
+    if (this.opts.readOnly) return this.refuseWrite(req, "frame upload");
+    const stream = this.puts.get(req) ?? this.openPut(req);
+    if (stream.inputEnded) throw protocolError(`second PUT_END on request ${req}`);
+    stream.inputEnded = true;
+    stream.queue.end();
+  }
+
+  /** One store putFrames call per stream, fed from the socket; acks follow takes and commits. */
+  private openPut(req: number): PutStream {
+    if (this.puts.size >= MAX_PUTS) throw protocolError(`more than ${MAX_PUTS} concurrent uploads`);
+    const stream = new PutStream(req, () => this.ack(stream));
+    this.puts.set(req, stream);
+    stream.done = this.site
+      .putFrames(stream.queue, (p) => {
+        stream.durableChunks = p.chunks;
+        stream.durableRawBytes = p.rawBytes;
+        this.ack(stream);
+      })
+      .then(
+        (result) => {
+          if (stream.inputEnded) this.send(Msg.PUT_DONE, req, encodePutDone(result));
+          else this.failPut(stream, new NitroError(Exit.INTERNAL, "the store stopped reading frames"));
+        },
+        (err) => this.failPut(stream, err),
+      )
+      .finally(() => {
+        stream.queue.abort();
+        this.puts.delete(req);
+      });
+    return stream;
+  }
+
+  private failPut(stream: PutStream, err: unknown): void {
+    const { code, message } = errorCodeOf(err);
+    if (!stream.inputEnded) this.markDead(stream.req);
+    this.send(Msg.ERROR, stream.req, encodeError(code, message));
+  }
+
+  private ack(s: PutStream): void {
+    const { consumed: consumedFrames, durableChunks, durableRawBytes } = s;
+    this.send(Msg.PUT_ACK, s.req, encodePutAck({ consumedFrames, durableChunks, durableRawBytes }));
+  }
+
+  private getFrames(m: Message): void {
+    const { credit, ids } = decodeGet(m.body);
+    if (this.gets.has(m.req)) throw protocolError(`request ${m.req} is already streaming`);
+    if (this.gets.size >= MAX_GETS) throw protocolError(`more than ${MAX_GETS} concurrent downloads`);
+    const stream = new GetStream(m.req, credit);
+    this.gets.set(m.req, stream);
+    // Not a handler: a download waiting for CREDIT must not stop the reading of that CREDIT.
+    const p = this.streamFrames(stream, ids)
+      .catch((err) => this.sendError(m.req, err))
+      .finally(() => {
+        this.gets.delete(m.req);
+        this.downloads.delete(p);
+      });
+    this.downloads.add(p);
+  }
+
+  private async streamFrames(stream: GetStream, ids: ChunkId[]): Promise<void> {
+    for await (const frame of this.site.getFrames(ids)) {
+      if (!(await stream.ready()) || this.out.closed) break;
+      checkFrameLimits(frame);
+      stream.credit -= frameBodyBytes(frame);
+      if (!this.out.send(frameMessage(Msg.FRAME, stream.req, frame))) await this.out.drain();
+    }
+    this.send(Msg.END, stream.req);
+  }
+
+  private async putRecipe(m: Message): Promise<void> {
+    if (this.dead.has(m.req)) return;
+    if (this.opts.readOnly) return this.refuseWrite(m.req, "recipe upload");
+    if (this.uploads.has(m.req)) throw protocolError(`request ${m.req} is already uploading a recipe`);
+    if (this.uploads.size >= MAX_RECIPE_UPLOADS)
+      throw protocolError(`more than ${MAX_RECIPE_UPLOADS} concurrent recipe uploads`);
+    const asm = new RecipeAssembler(decodeRecipeHeader(m.body));
+    this.uploads.set(m.req, asm);
+    if (asm.complete) this.storeRecipe(m.req, asm);
+  }
+
+  private recipePart(m: Message): void {
+    if (this.dead.has(m.req)) return;
+    const asm = this.uploads.get(m.req);
+    if (!asm) throw protocolError(`RECIPE_PART for request ${m.req}, which uploads no recipe`);
+    asm.add(m.body);
+    if (asm.complete) this.storeRecipe(m.req, asm);
+  }
+
+  private storeRecipe(req: number, asm: RecipeAssembler): void {
+    this.uploads.delete(req);
+    this.spawn(req, async () => {
+      const recipe = asm.finish();
+      validateImageName(recipe.name);
+      await this.site.putRecipe(recipe);
+      this.send(Msg.OK, req);
+    });
+  }
+
+  private async getRecipe(req: number, body: Buffer): Promise<void> {
+    const recipe = await this.site.getRecipe(validateImageName(body.toString("utf8")));
+    if (!recipe) {
+      this.send(Msg.OK, req);
+      return;
+    }
+    this.send(Msg.RECIPE, req, recipeHeader(recipe));
+    for (const part of recipeParts(recipe)) {
+      if (!this.send(Msg.RECIPE_PART, req, part)) await this.out.drain();
+    }
+  }
+
+  private probe(req: number, bytes: number): void {
+    if (bytes > Limits.PROBE_BYTES)
+      throw protocolError(`PROBE of ${bytes} bytes (limit ${Limits.PROBE_BYTES})`);
+    // Random bytes defeat any compression on the path; one block repeated is cheap to send.
+    this.probeData ??= randomBytes(Limits.PROBE_DATA);
+    const data = this.probeData;
+    this.spawn(req, async () => {
+      for (let left = bytes; left > 0 && !this.out.closed; left -= data.length) {
+        if (!this.send(Msg.PROBE_DATA, req, data.subarray(0, Math.min(left, data.length))))
+          await this.out.drain();
+      }
+      this.send(Msg.END, req);
+    });
+  }
+
+  /** Runs one request's reply (bodies are decoded before); its failure answers that request only. */
+  private spawn(req: number, work: () => Promise<void>): void {
+    const p: Promise<void> = work()
+      .catch((err) => this.sendError(req, err))
+      .finally(() => this.handlers.delete(p));
+    this.handlers.add(p);
+  }
+
+  private sendError(req: number, err: unknown): void {
+    const { code, message } = errorCodeOf(err);
+    this.send(Msg.ERROR, req, encodeError(code, message));
+  }
+
+  private markDead(req: number): void {
+    this.dead.add(req);
+    if (this.dead.size > MAX_DEAD) this.dead.delete(this.dead.values().next().value!);
+  }
+
+  private send(type: number, req: number, body?: Buffer): boolean {
+    if (this.silenced) return false;
+    return this.out.send(message(type, req, body));
+  }
+
+  /** Commits what every open upload received, stops downloads, waits for replies in progress. */
+  private async shutdown(): Promise<void> {
+    for (const s of this.puts.values()) {
+      s.inputEnded = true;
+      s.queue.end();
+    }
+    for (const g of this.gets.values()) g.cancel();
+    const puts = [...this.puts.values()].map((s) => s.done);
+    await Promise.allSettled([...this.handlers, ...this.downloads, ...puts]);
+  }
+}
+
+function isStreamClosed(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  return code === "ERR_STREAM_PREMATURE_CLOSE" || code === "ECONNRESET" || code === "EPIPE";
+}

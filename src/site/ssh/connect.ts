@@ -1,0 +1,236 @@
+import { createRequire } from "node:module";
+import { Duplex, type Readable } from "node:stream";
+import ssh2 from "ssh2";
+import type { ClientChannel, ConnectConfig } from "ssh2";
+import { NitroError, remote } from "../../util/errors.js";
+import { planAuth, type AuthPlan } from "./auth.js";
+import { checkSshCryptoBinding } from "./binding.js";
+import { resolveSshEndpoint, type SshEndpoint } from "./config.js";
+import {
+  GLOBAL_KNOWN_HOSTS,
+  defaultKnownHostsFile,
+  knownHostsName,
+  knownKeyTypes,
+  readKnownHosts,
+  verifyHostKey,
+} from "./known-hosts.js";
+
+export { checkSshCryptoBinding } from "./binding.js";
+
+export interface SshChannelOptions {
+  /** Host or ~/.ssh/config alias, as written in the site URL. */
+  host: string;
+  /** Explicit user/port (from the URL) override the config. */
+  user?: string;
+  port?: number;
+  /** Remote command, passed to the remote user's shell as is. */
+  command: string;
+  /** `-i` identity files; they come before the configured ones. */
+  identityFiles?: string[];
+  /** ssh_config file; default ~/.ssh/config then /etc/ssh/ssh_config. */
+  configPath?: string;
+  /** known_hosts file; default UserKnownHostsFile from the config, else ~/.ssh/known_hosts. */
+  knownHostsPath?: string;
+  /** Like StrictHostKeyChecking=accept-new: record an unknown key, still refuse a changed one. */
+  acceptNew?: boolean;
+  /** ssh-agent socket; default IdentityAgent / SSH_AUTH_SOCK; false disables the agent. */
+  agent?: string | false;
+  /** Time allowed for TCP connect + handshake + auth; default ConnectTimeout or 20 s. */
+  readyTimeoutMs?: number;
+}
+
+export interface SshExit {
+  /** Exit status of the remote command; null if the channel closed without one (killed, cut). */
+  code: number | null;
+  signal: string | null;
+}
+
+export interface SshChannel {
+  /**
+   * stdin (write side) and stdout (read side) of the remote command. A connection lost before
+   * the remote end sent EOF makes it emit an Exit.REMOTE NitroError.
+   */
+  stream: Duplex;
+  /** Must be consumed: stdout and stderr share one SSH window, an unread stderr stalls both. */
+  stderr: Readable;
+  /** Resolves (never rejects) when the channel closes. */
+  exit: Promise<SshExit>;
+  /** Ends stdin, waits briefly for the command to finish, then closes the connection. */
+  close(): Promise<void>;
+  endpoint: SshEndpoint;
+  /** Negotiated client-to-server cipher. */
+  cipher: string;
+}
+
+const require = createRequire(import.meta.url);
+const ssh2Defaults = require("ssh2/lib/protocol/constants.js") as {
+  DEFAULT_CIPHER: string[];
+  DEFAULT_SERVER_HOST_KEY: string[];
+};
+const PREFERRED_CIPHER = "aes128-gcm@openssh.com";
+const HOST_KEY_ALGOS: Record<string, string[]> = { "ssh-rsa": ["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"] };
+
+/** Connects with ssh2, verifies the host key, authenticates and execs `command`. */
+export async function openSshChannel(opts: SshChannelOptions): Promise<SshChannel> {
+  checkSshCryptoBinding();
+  const ep = await resolveSshEndpoint(opts.host, {
+    ...(opts.configPath !== undefined ? { configPath: opts.configPath } : {}),
+    ...(opts.user !== undefined ? { user: opts.user } : {}),
+    ...(opts.port !== undefined ? { port: opts.port } : {}),
+    ...(opts.identityFiles ? { identityFiles: opts.identityFiles } : {}),
+  });
+  const knownHostsFiles = opts.knownHostsPath
+    ? [opts.knownHostsPath]
+    : ep.knownHostsFiles.length
+      ? ep.knownHostsFiles
+      : [defaultKnownHostsFile(), GLOBAL_KNOWN_HOSTS];
+  const auth = await planAuth(ep, {
+    ...(opts.identityFiles ? { explicitIdentityFiles: opts.identityFiles } : {}),
+    ...(opts.agent !== undefined ? { agent: opts.agent } : {}),
+  });
+  const where = `${ep.user}@${ep.host}${ep.port === 22 ? "" : `:${ep.port}`}`;
+  if (auth.methods.length === 0) throw authError(where, auth);
+
+  const keyName = ep.hostKeyAlias ?? knownHostsName(ep.host, ep.port);
+  const knownTypes = knownKeyTypes(await readKnownHosts(knownHostsFiles), keyName);
+  const client = new ssh2.Client();
+  let hostKeyFailure: NitroError | undefined;
+  let cipher = "";
+  client.once("handshake", (n) => (cipher = n.cs.cipher));
+  const config: ConnectConfig = {
+    host: ep.host,
+    port: ep.port,
+    username: ep.user,
+    readyTimeout: opts.readyTimeoutMs ?? (ep.connectTimeout ? ep.connectTimeout * 1000 : 20_000),
+    keepaliveInterval: 15_000,
+    keepaliveCountMax: 4,
+    authHandler: auth.methods,
+    algorithms: {
+      cipher: preferFirst(ssh2Defaults.DEFAULT_CIPHER, [PREFERRED_CIPHER]) as never,
+      serverHostKey: preferFirst(
+        ssh2Defaults.DEFAULT_SERVER_HOST_KEY,
+        knownTypes.flatMap((t) => HOST_KEY_ALGOS[t] ?? [t]),
+      ) as never,
+    },
+    hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => {
+      const check = {
+        host: ep.host,
+        port: ep.port,
+        files: knownHostsFiles,
+        acceptNew: opts.acceptNew === true,
+      };
+      verifyHostKey(key, ep.hostKeyAlias ? { ...check, hostKeyAlias: ep.hostKeyAlias } : check).then(
+        () => verify(true),
+        (err: unknown) => {
+          hostKeyFailure =
+            err instanceof NitroError ? err : remote(`${where}: host key check failed: ${String(err)}`);
+          verify(false);
+        },
+      );
+    },
+  };
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: Error & { level?: string; code?: string }) => {
+      client.removeListener("ready", onReady);
+      client.end();
+      reject(hostKeyFailure ?? connectError(err, where, auth));
+    };
+    const onReady = () => {
+      client.removeListener("error", onError);
+      resolve();
+    };
+    client.once("error", onError);
+    client.once("ready", onReady);
+    client.connect(config);
+  });
+
+  let channel: ClientChannel;
+  try {
+    channel = await new Promise<ClientChannel>((resolve, reject) => {
+      client.once("error", reject);
+      client.exec(opts.command, (err, ch) => {
+        client.removeListener("error", reject);
+        if (err) reject(err);
+        else resolve(ch);
+      });
+    });
+  } catch (err) {
+    client.end();
+    throw remote(`${where}: cannot run '${opts.command}': ${(err as Error).message}`);
+  }
+  return wrapChannel(client, channel, ep, where, cipher);
+}
+
+function wrapChannel(
+  client: ssh2.Client,
+  channel: ClientChannel,
+  endpoint: SshEndpoint,
+  where: string,
+  cipher: string,
+): SshChannel {
+  let status: SshExit = { code: null, signal: null };
+  channel.on("exit", (code: number | null, signal?: string) => {
+    status = { code: code ?? null, signal: signal ?? null };
+  });
+  const channelClosed = new Promise<void>((resolve) => channel.once("close", () => resolve()));
+  const exit = channelClosed.then(() => status);
+  const clientClosed = new Promise<void>((resolve) => client.once("close", () => resolve()));
+  // A connection lost mid-session must reach the stream's reader as an error, not as a clean
+  // end. ssh2's own Channel.destroy() ignores its error argument, hence the Duplex one.
+  const incoming = (channel as unknown as { incoming: { state: string } }).incoming;
+  const fail = (msg: string) => {
+    if (!channel.destroyed && incoming.state === "open") Duplex.prototype.destroy.call(channel, remote(msg));
+  };
+  client.on("error", (err: Error) => fail(`connection to ${where} lost: ${err.message}`));
+  client.once("end", () => fail(`connection to ${where} closed`));
+  client.once("close", () => fail(`connection to ${where} closed`));
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      if (!channel.destroyed && !channel.writableEnded) channel.end();
+      await Promise.race([channelClosed, delay(2000)]);
+      client.end();
+      await Promise.race([clientClosed, delay(2000)]);
+      client.destroy();
+    })());
+  return { stream: channel, stderr: channel.stderr, exit, close, endpoint, cipher };
+}
+
+function preferFirst(defaults: string[], preferred: string[]): string[] {
+  const front = preferred.filter((a) => defaults.includes(a));
+  return [...new Set([...front, ...defaults])];
+}
+
+function connectError(
+  err: Error & { level?: string; code?: string },
+  where: string,
+  auth: AuthPlan,
+): NitroError {
+  if (err.level === "client-authentication") return authError(where, auth);
+  if (err.level === "client-timeout")
+    return remote(`${where}: timed out while connecting (no SSH handshake)`);
+  switch (err.code) {
+    case "ECONNREFUSED":
+      return remote(`${where}: connection refused (is sshd running on that port?)`);
+    case "ETIMEDOUT":
+      return remote(`${where}: connection timed out`);
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+      return remote(`${where}: cannot resolve host name`);
+    case "EHOSTUNREACH":
+    case "ENETUNREACH":
+      return remote(`${where}: host unreachable`);
+    case "ECONNRESET":
+      return remote(`${where}: connection reset during the SSH handshake`);
+  }
+  return remote(`${where}: SSH connection failed: ${err.message}`);
+}
+
+function authError(where: string, auth: AuthPlan): NitroError {
+  const offered = auth.offered.length ? `tried ${auth.offered.join(", ")}` : "no usable key or agent";
+  const skipped = auth.skipped.length ? `; skipped ${auth.skipped.join(", ")}` : "";
+  return remote(`permission denied (publickey) for ${where} (${offered}${skipped})`);
+}
+
+const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());

@@ -1,0 +1,66 @@
+import type { Readable, Writable } from "node:stream";
+import { MessageReader, type Message } from "./reader.js";
+
+/**
+ * The writing half of a session: whole messages written under cork (one syscall for header and
+ * payload), write errors swallowed into `closed` (a peer gone away is not a crash), and `drain()`
+ * for backpressure.
+ */
+export class Outbox {
+  private dead = false;
+  private drainWaiters: (() => void)[] = [];
+
+  constructor(private readonly out: Writable) {
+    const die = () => {
+      this.dead = true;
+      this.releaseDrain();
+    };
+    out.on("error", die);
+    out.on("close", die);
+    out.on("drain", () => this.releaseDrain());
+  }
+
+  get closed(): boolean {
+    return this.dead || this.out.writableEnded || this.out.destroyed;
+  }
+
+  /** Writes one message; false when the caller should await drain() before writing much more. */
+  send(pieces: Buffer[]): boolean {
+    if (this.closed) return false;
+    if (pieces.length === 1) return this.out.write(pieces[0]);
+    this.out.cork();
+    for (const p of pieces) this.out.write(p);
+    process.nextTick(() => this.out.uncork());
+    return !this.out.writableNeedDrain;
+  }
+
+  get congested(): boolean {
+    return !this.closed && this.out.writableNeedDrain;
+  }
+
+  /** Resolves once the output has room again, or is closed (writes are then dropped). */
+  drain(): Promise<void> {
+    if (!this.congested) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  end(): void {
+    if (!this.closed) this.out.end();
+  }
+
+  private releaseDrain(): void {
+    const ws = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const w of ws) w();
+  }
+}
+
+/** Messages read from `input`, the peer's HELLO first. Ends at end of input; throws on a bad header. */
+export async function* readMessages(input: Readable, accepts: ReadonlySet<number>): AsyncGenerator<Message> {
+  const reader = new MessageReader(accepts);
+  // Leaving the loop must not destroy `input`: it may be the same Duplex we still answer on.
+  for await (const chunk of input.iterator({ destroyOnReturn: false })) {
+    reader.push(chunk as Buffer);
+    for (let m = reader.next(); m; m = reader.next()) yield m;
+  }
+}

@@ -1,0 +1,82 @@
+import { createHash, randomBytes } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openSshChannel, type SshChannelOptions } from "../../../src/site/ssh/connect.js";
+import { startSshd, type SshdInstance } from "../../helpers/sshd.js";
+
+let sshd: SshdInstance;
+beforeAll(async () => {
+  sshd = await startSshd();
+});
+afterAll(async () => {
+  await sshd?.destroy();
+});
+
+const opts = (command: string): SshChannelOptions => ({
+  host: "127.0.0.1",
+  port: sshd.port,
+  user: sshd.user,
+  command,
+  identityFiles: [sshd.clientKeyPath],
+  knownHostsPath: sshd.knownHostsPath,
+  configPath: "/dev/null",
+  agent: false,
+});
+
+describe("openSshChannel", () => {
+  it("round-trips 10 MiB through a remote cat byte for byte", async () => {
+    const ch = await openSshChannel(opts("cat"));
+    const data = randomBytes(10 * 1024 * 1024);
+    const received: Buffer[] = [];
+    const done = new Promise<void>((resolve, reject) => {
+      ch.stream.on("data", (b: Buffer) => received.push(b));
+      ch.stream.on("end", resolve);
+      ch.stream.on("error", reject);
+    });
+    for (let off = 0; off < data.length; off += 256 * 1024) {
+      if (!ch.stream.write(data.subarray(off, off + 256 * 1024)))
+        await new Promise((r) => ch.stream.once("drain", r));
+    }
+    ch.stream.end();
+    await done;
+    const back = Buffer.concat(received);
+    expect(back.length).toBe(data.length);
+    expect(createHash("sha256").update(back).digest("hex")).toBe(
+      createHash("sha256").update(data).digest("hex"),
+    );
+    expect(await ch.exit).toEqual({ code: 0, signal: null });
+    await ch.close();
+  });
+
+  it("reports the remote exit status and stderr", async () => {
+    const ch = await openSshChannel(opts("echo oops >&2; exit 3"));
+    let err = "";
+    ch.stderr.on("data", (b: Buffer) => (err += b.toString()));
+    ch.stream.resume();
+    expect(await ch.exit).toEqual({ code: 3, signal: null });
+    expect(err).toBe("oops\n");
+    await ch.close();
+  });
+
+  it("errors the stream and resolves exit without a status when the session is killed", async () => {
+    const ch = await openSshChannel(opts("cat"));
+    const failed = new Promise<Error | undefined>((resolve) => {
+      ch.stream.on("error", resolve);
+      ch.stream.on("close", () => resolve(undefined));
+    });
+    ch.stream.write("x");
+    await new Promise((r) => ch.stream.once("data", r));
+    await sshd.killConnections();
+    expect(await ch.exit).toEqual({ code: null, signal: null });
+    const err = await failed;
+    expect(err?.message).toMatch(/connection to .*127\.0\.0\.1.* (lost|closed)/);
+    await ch.close();
+  });
+
+  it("negotiates aes128-gcm@openssh.com", async () => {
+    const ch = await openSshChannel(opts("true"));
+    ch.stream.resume();
+    await ch.exit;
+    expect(ch.cipher).toBe("aes128-gcm@openssh.com");
+    await ch.close();
+  });
+});

@@ -1,0 +1,86 @@
+import { execFile } from "node:child_process";
+import { copyFile, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openSshChannel, type SshChannelOptions } from "../../../src/site/ssh/connect.js";
+import { Exit } from "../../../src/util/errors.js";
+import { startSshd, type SshdInstance } from "../../helpers/sshd.js";
+
+const run = promisify(execFile);
+let sshd: SshdInstance;
+beforeAll(async () => {
+  sshd = await startSshd();
+});
+afterAll(async () => {
+  await sshd?.destroy();
+});
+
+const direct = (knownHostsPath: string, extra: Partial<SshChannelOptions> = {}): SshChannelOptions => ({
+  host: "127.0.0.1",
+  port: sshd.port,
+  user: sshd.user,
+  command: "echo ok",
+  identityFiles: [sshd.clientKeyPath],
+  configPath: "/dev/null",
+  agent: false,
+  knownHostsPath,
+  ...extra,
+});
+
+async function runEcho(opts: SshChannelOptions): Promise<string> {
+  const ch = await openSshChannel(opts);
+  let out = "";
+  ch.stream.on("data", (b: Buffer) => (out += b.toString()));
+  await ch.exit;
+  await ch.close();
+  return out;
+}
+
+describe("host key verification against a real sshd", () => {
+  it("accepts the known key, through the ssh_config alias and its UserKnownHostsFile", async () => {
+    expect(
+      await runEcho({ host: sshd.alias, configPath: sshd.sshConfigPath, command: "echo ok", agent: false }),
+    ).toBe("ok\n");
+  });
+
+  it("accepts a hashed known_hosts entry", async () => {
+    const file = join(sshd.dir, "known_hosts.hashed");
+    await copyFile(sshd.knownHostsPath, file);
+    await run("ssh-keygen", ["-q", "-H", "-f", file]);
+    expect(await readFile(file, "utf8")).not.toContain("127.0.0.1");
+    expect(await runEcho(direct(file))).toBe("ok\n");
+  });
+
+  it("refuses an unknown host with HOST_KEY and a hint", async () => {
+    const file = join(sshd.dir, "known_hosts.empty");
+    await writeFile(file, "");
+    const err = await openSshChannel(direct(file)).catch((e: unknown) => e);
+    expect(err).toMatchObject({ exitCode: Exit.HOST_KEY });
+    expect((err as Error).message).toMatch(
+      new RegExp(`\\[127\\.0\\.0\\.1\\]:${sshd.port} is unknown.*--accept-new`),
+    );
+  });
+
+  it("refuses a changed key loudly, even with accept-new, and keeps the file as it was", async () => {
+    const other = await sshd.newClientKey("other_host_key");
+    const otherPub = (await readFile(`${other}.pub`, "utf8")).split(" ").slice(0, 2).join(" ");
+    const file = join(sshd.dir, "known_hosts.changed");
+    const text = `[127.0.0.1]:${sshd.port} ${otherPub}\n`;
+    await writeFile(file, text);
+    for (const acceptNew of [false, true]) {
+      const err = await openSshChannel(direct(file, { acceptNew })).catch((e: unknown) => e);
+      expect(err).toMatchObject({ exitCode: Exit.HOST_KEY });
+      expect((err as Error).message).toMatch(/HAS CHANGED.*man-in-the-middle/);
+    }
+    expect(await readFile(file, "utf8")).toBe(text);
+  });
+
+  it("accept-new records an unknown key, after which it is known", async () => {
+    const file = join(sshd.dir, "known_hosts.tofu");
+    expect(await runEcho(direct(file, { acceptNew: true }))).toBe("ok\n");
+    const hostPub = (await readFile(`${sshd.hostKeyPath}.pub`, "utf8")).split(" ").slice(0, 2).join(" ");
+    expect(await readFile(file, "utf8")).toBe(`[127.0.0.1]:${sshd.port} ${hostPub}\n`);
+    expect(await runEcho(direct(file))).toBe("ok\n");
+  });
+});

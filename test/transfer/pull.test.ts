@@ -1,0 +1,137 @@
+import { openSync, readdirSync, readSync, writeSync, closeSync, statSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { exportImage } from "../../src/image/export.js";
+import { LocalSite } from "../../src/site/local.js";
+import type { Site } from "../../src/site/site.js";
+import { uniqueChunks } from "../../src/store/recipe.js";
+import type { Store } from "../../src/store/store.js";
+import type { ChunkId, Frame, Recipe } from "../../src/store/types.js";
+import { pullChunks, type PullSource } from "../../src/transfer/pull.js";
+import { tempDir } from "../helpers/data.js";
+import { addTestImage, newStore } from "../helpers/sites.js";
+
+async function* framesOf(store: Store, ids: ChunkId[]): AsyncGenerator<Frame> {
+  yield* store.readFrames(ids);
+}
+
+/** Three sites holding overlapping thirds-and-more of one image, and an empty destination. */
+async function world(dir: string) {
+  const origin = newStore(dir, "origin");
+  const { recipe, path } = await addTestImage(origin, dir, "img");
+  const { ids } = uniqueChunks(recipe);
+  const sites = ["a", "b", "c"].map((n) => newStore(dir, n));
+  // a: first 2/3, b: last 2/3, c: everything (so every chunk has 2+ holders)
+  const parts = [ids.slice(0, Math.ceil((ids.length * 2) / 3)), ids.slice(Math.floor(ids.length / 3)), ids];
+  for (let i = 0; i < 3; i++)
+    await new LocalSite(sites[i]!.config.site, sites[i]!).putFrames(framesOf(origin, parts[i]!));
+  await origin.close();
+  return { recipe, path, sites, dest: newStore(dir, "dest") };
+}
+
+const source = (
+  store: Store,
+  bandwidth: number,
+  site: Site = new LocalSite(store.config.site, store),
+): PullSource => ({
+  name: store.config.site,
+  site,
+  bandwidth,
+  cost: 0,
+});
+
+/** A real site that breaks after `frames` frames, as a cut connection does. */
+function breaking(inner: Site, frames: number): Site {
+  let sent = 0;
+  return Object.assign(Object.create(inner) as Site, {
+    async *getFrames(ids: ChunkId[]) {
+      for await (const f of inner.getFrames(ids)) {
+        if (++sent > frames) throw new Error("connection reset");
+        yield f;
+      }
+    },
+  });
+}
+
+async function rebuilt(dest: Store, recipe: Recipe, dir: string): Promise<Buffer> {
+  const out = join(dir, `out-${dest.config.site}-${Math.random()}.img`);
+  exportImage(dest, recipe, out);
+  return readFileSync(out);
+}
+
+describe("pull from several sites", () => {
+  const t = tempDir();
+  afterAll(t.cleanup);
+
+  it("rebuilds a byte-identical image using every source", async () => {
+    const { recipe, path, sites, dest } = await world(join(t.dir, "w1"));
+    const r = await pullChunks(
+      dest,
+      recipe,
+      sites.map((s) => source(s, 100e6)),
+      { batchBytes: 256 * 1024 },
+    );
+    expect(r.fetchedChunks).toBe(uniqueChunks(recipe).ids.length);
+    for (const s of r.sources) expect(s.chunks).toBeGreaterThan(0);
+    expect((await rebuilt(dest, recipe, t.dir)).equals(readFileSync(path))).toBe(true);
+    expect(dest.getRecipe("img")).toBeDefined();
+    // Now the destination is a source too: a second pull fetches nothing.
+    const again = await pullChunks(
+      dest,
+      recipe,
+      sites.map((s) => source(s, 100e6)),
+    );
+    expect(again.fetchedChunks).toBe(0);
+  });
+
+  it("finishes from the others when a source fails mid-pull", async () => {
+    const { recipe, path, sites, dest } = await world(join(t.dir, "w2"));
+    const srcs = sites.map((s) => source(s, 100e6));
+    srcs[2] = source(sites[2]!, 100e6, breaking(new LocalSite("c", sites[2]!), 1));
+    const r = await pullChunks(dest, recipe, srcs, { batchBytes: 128 * 1024 });
+    expect(r.sources[2]!.failed).toMatch(/connection reset/);
+    expect((await rebuilt(dest, recipe, t.dir)).equals(readFileSync(path))).toBe(true);
+  });
+
+  it("drops a source that sends a corrupt chunk and still gets an identical image", async () => {
+    const { recipe, path, sites, dest } = await world(join(t.dir, "w3"));
+    const c = sites[2]!;
+    const packs = join(c.dir, "packs");
+    for (const f of readdirSync(packs)) {
+      const p = join(packs, f);
+      const fd = openSync(p, "r+");
+      const b = Buffer.alloc(1);
+      for (let at = 4096; at < statSync(p).size; at += 256 * 1024) {
+        readSync(fd, b, 0, 1, at);
+        b[0]! ^= 0xff;
+        writeSync(fd, b, 0, 1, at);
+      }
+      closeSync(fd);
+    }
+    // c is the fastest by far: the plan gives it most chunks, and they are corrupt.
+    const r = await pullChunks(dest, recipe, [
+      source(sites[0]!, 10e6),
+      source(sites[1]!, 10e6),
+      source(c, 1e9),
+    ]);
+    expect(r.sources[2]!.failed).toMatch(/corrupt|match|decompress/);
+    expect((await rebuilt(dest, recipe, t.dir)).equals(readFileSync(path))).toBe(true);
+    expect(dest.check(true).errors).toEqual([]);
+  });
+
+  it("refuses, fetching nothing, when some chunk has no holder", async () => {
+    const { recipe, sites, dest } = await world(join(t.dir, "w4"));
+    await expect(pullChunks(dest, recipe, [source(sites[0]!, 1e6)])).rejects.toMatchObject({ exitCode: 10 });
+    expect(dest.index.counters().chunks).toBe(0);
+  });
+
+  it("fails with a count of missing chunks when every holder of some chunks fails", async () => {
+    const { recipe, sites, dest } = await world(join(t.dir, "w5"));
+    const broken = sites.map((s) => source(s, 1e8, breaking(new LocalSite(s.config.site, s), 0)));
+    await expect(pullChunks(dest, recipe, broken)).rejects.toMatchObject({
+      exitCode: 10,
+      message: expect.stringMatching(/\d+ chunks could not be fetched/),
+    });
+    expect(dest.getRecipe("img")).toBeUndefined();
+  });
+});
