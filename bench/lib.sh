@@ -127,16 +127,20 @@ free_port() {
 # Starts an OpenSSH sshd (own host key, config, authorized_keys, PidFile) listening on ADDR:PORT
 # (inside NETNS when given), registers its host key in CDIR/known_hosts and a "Host ALIAS" block in
 # CDIR/ssh_config, and waits until a real login works. Sessions get a PATH whose first entry holds
-# a `nitro` wrapper for this checkout, so `nitro serve --stdio` works on the far side.
+# a `nitro` wrapper for this checkout, so `nitro serve --stdio` works on the far side, and an empty
+# HOME (SDIR/home): the login shell then skips the host's ~/.bashrc, which costs ~1.3 s per session
+# on this machine (pyenv init) and would be charged to every tool.
 sshd_start() {
   local s=$1 c=$2 alias=$3 addr=$4 port=$5 ns=${6:-} sftp kh_host
   local -a pre=()
   [ -n "$ns" ] && pre=(ip netns exec "$ns")
-  mkdir -p "$s/bin" /run/sshd
+  mkdir -p "$s/bin" "$s/home" /run/sshd
   chmod 755 /run/sshd
   [ -f "$s/ssh_host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -C "nitro-bench-$alias" -f "$s/ssh_host_ed25519_key"
   cp "$c/id_ed25519.pub" "$s/authorized_keys"
-  printf '#!/bin/sh\nexec %q %q "$@"\n' "$(command -v node)" "$NITRO_JS" >"$s/bin/nitro"
+  # the far side's nitro, timed: bench scripts read SDIR/remote-time.log (wall user sys maxrss_kb)
+  printf '#!/bin/sh\nexec /usr/bin/time -a -o %q -f "%%e %%U %%S %%M" %q %q "$@"\n' \
+    "$s/remote-time.log" "$(command -v node)" "$NITRO_JS" >"$s/bin/nitro"
   chmod 755 "$s/bin/nitro"
   sftp=/usr/lib/openssh/sftp-server
   [ -x $sftp ] || sftp=internal-sftp
@@ -160,7 +164,7 @@ PrintLastLog no
 X11Forwarding no
 LogLevel ERROR
 Subsystem sftp $sftp
-SetEnv PATH=$s/bin:/usr/local/bin:/usr/bin:/bin
+SetEnv PATH=$s/bin:/usr/local/bin:/usr/bin:/bin HOME=$s/home
 EOF
   "${pre[@]}" /usr/sbin/sshd -f "$s/sshd_config" -E "$s/sshd.log" || {
     log "sshd failed to start, see $s/sshd.log"

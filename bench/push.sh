@@ -144,15 +144,18 @@ for t in $TOOLS; do
     log "unknown row $t"
     continue
   }
-  best="" b_ok=0
+  best="" b_ok=0 b_remote=""
   for ((r = 1; r <= REPEAT; r++)); do
     echo "### $t run $r" >>"$LOG"
     rm -rf "$OUT/dst-"*
     WIRE0=$(wire_counter_read)
+    : >"$S/remote-time.log"
     row_begin
     "row_$t"
     row_end
     ((ROW_OK)) || break
+    # CPU of the far side's nitro processes (serve), from the timed wrapper lib.sh installs
+    remote=$(awk '/^[0-9.]+ [0-9.]+ [0-9.]+ [0-9]+$/ {n++; c+=$2+$3; if ($4>m) m=$4} END{if (n) printf "%.2f CPU s, %.0f MB peak RSS in %d process(es)", c, m/1024, n}' "$S/remote-time.log")
     read -r up0 down0 <<<"$WIRE0"
     read -r up1 down1 <<<"$(wire_counter_read)"
     up=n/a down=n/a
@@ -162,7 +165,7 @@ for t in $TOOLS; do
     fi
     # keep the fastest run (the machine is shared: slower runs measure the neighbours)
     if [ -z "$best" ] || awk -v a="$ROW_SECS" -v b="$best" 'BEGIN{exit !(a<b)}'; then
-      best=$ROW_SECS b_ok=1 b_cpu=$ROW_CPU b_rss=$ROW_RSS_MB b_up=$up b_down=$down
+      best=$ROW_SECS b_ok=1 b_cpu=$ROW_CPU b_rss=$ROW_RSS_MB b_up=$up b_down=$down b_remote=$remote
     fi
   done
   secs=n/a cpu=n/a rss=n/a up=n/a down=n/a ratio=n/a
@@ -172,6 +175,7 @@ for t in $TOOLS; do
   fi
   # shellcheck disable=SC2059
   printf "$HDR" "$t" "$(config_of "$t")" "$secs" "$(mbps "$SIZE" "$secs")" "$cpu" "$rss" "$up" "$down" "$ratio"
+  ((b_ok)) && [ -n "$b_remote" ] && echo "    $t far side: $b_remote"
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$(config_of "$t")" "$secs" "$(mbps "$SIZE" "$secs")" \
     "$cpu" "$rss" "$up" "$down" >>"$TSV"
 done
@@ -179,5 +183,5 @@ rm -rf "$OUT/dst-"*
 if [ -d "$LOCAL" ] && nitro --repo "$LOCAL" stats --json >"$OUT/nitro-local-stats.json" 2>>"$LOG"; then
   echo "   nitro local store after push (unique compressed bytes to compare with 'to server'): $(jq -c . "$OUT/nitro-local-stats.json" | head -c 300)"
 fi
-echo "log: $LOG; table: $TSV. MB/s = image bytes / s; CPU s and RSS are the client side's only;"
+echo "log: $LOG; table: $TSV. MB/s = image bytes / s; CPU s and RSS: client side (far side: the line below a nitro row);"
 echo "best of $REPEAT run(s) per row."

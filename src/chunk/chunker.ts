@@ -8,12 +8,21 @@ import { fastcdcCut } from "./fastcdc.js";
  */
 export type CutFunction = (buf: Uint8Array, start: number, end: number) => number;
 
+/**
+ * The largest chunk is 4 MiB: a frame (2 MiB of chunks plus the one that overflows it) then
+ * always fits the wire's 16 MiB frame limit, even uncompressed.
+ */
+const MAX_CHUNK = 4 * 1024 * 1024;
+
 export function chunkerParams(kind: string, avg: number): ChunkerParams {
-  if (!Number.isInteger(avg) || avg < 1024 || avg > 64 * 1024 * 1024 || (avg & (avg - 1)) !== 0)
-    throw usage(`chunk size must be a power of two between 1K and 64M, got ${avg}`);
-  if (kind === "fixed") return { kind, min: avg, avg, max: avg };
-  if (kind === "fastcdc") return { kind, min: avg / 4, avg, max: avg * 4 };
-  throw usage(`unknown chunker '${kind}' (expected fastcdc or fixed)`);
+  if (kind !== "fixed" && kind !== "fastcdc")
+    throw usage(`unknown chunker '${kind}' (expected fastcdc or fixed)`);
+  const maxAvg = kind === "fixed" ? MAX_CHUNK : MAX_CHUNK / 4;
+  if (!Number.isInteger(avg) || avg < 1024 || avg > maxAvg || (avg & (avg - 1)) !== 0)
+    throw usage(
+      `${kind} chunk size must be a power of two between 1K and ${maxAvg / 1024 / 1024}M, got ${avg}`,
+    );
+  return kind === "fixed" ? { kind, min: avg, avg, max: avg } : { kind, min: avg / 4, avg, max: avg * 4 };
 }
 
 export function cutFunction(p: ChunkerParams): CutFunction {

@@ -46,6 +46,7 @@ interface Pending {
 }
 
 const MiB = 1024 * 1024;
+const MAX_DOWNLOADS = 32;
 
 /**
  * A Site spoken to over a byte stream running `nitro serve` (an SSH channel, a child process).
@@ -64,6 +65,8 @@ export class RemoteSite implements Site {
   private flags: number | undefined;
   private byeReceived = false;
   private putTurn: Promise<void> = Promise.resolve();
+  private downloads = 0;
+  private downloadWaiters: (() => void)[] = [];
 
   constructor(
     readonly name: string,
@@ -74,7 +77,7 @@ export class RemoteSite implements Site {
     const output = "output" in io ? io.output : io;
     this.window = opts.window ?? 32 * MiB;
     this.getWindow = Math.min(opts.getWindow ?? 16 * MiB, 0xffff_ffff);
-    this.out = new Outbox(output);
+    this.out = new Outbox(output, undefined, () => this.fail(this.closedError()));
     this.hello = new Promise<number>((resolve, reject) => (this.helloSettle = { resolve, reject }));
     this.hello.catch(() => {});
     this.out.send([encodeHello()]);
@@ -159,7 +162,7 @@ export class RemoteSite implements Site {
     let sourceError: { error: unknown } | undefined;
     try {
       for await (const frame of frames) {
-        if (error) break;
+        if (error || this.out.closed) break;
         checkFrameLimits(frame);
         const size = frameBodyBytes(frame);
         while (!error && sentBytes > takenBytes && sentBytes - takenBytes + size > this.window)
@@ -188,7 +191,19 @@ export class RemoteSite implements Site {
     for (let i = 0; i < ids.length; i += Limits.IDS) yield* this.download(ids.slice(i, i + Limits.IDS));
   }
 
+  /** At most MAX_DOWNLOADS at once (the server ends a session that opens more than MAX_GETS). */
   private async *download(ids: ChunkId[]): AsyncGenerator<Frame> {
+    while (this.downloads >= MAX_DOWNLOADS) await new Promise<void>((r) => this.downloadWaiters.push(r));
+    this.downloads++;
+    try {
+      yield* this.downloadBatch(ids);
+    } finally {
+      this.downloads--;
+      this.downloadWaiters.shift()?.();
+    }
+  }
+
+  private async *downloadBatch(ids: ChunkId[]): AsyncGenerator<Frame> {
     const queue: { frame: Frame; size: number }[] = [];
     let ended = false;
     let error: NitroError | undefined;
@@ -303,10 +318,10 @@ export class RemoteSite implements Site {
       const req = this.register({
         onMessage: (m) => {
           if (m.type === Msg.RECIPE_LIST) return void list.push(...decodeList(m.body));
+          if (m.type !== Msg.END && m.type !== Msg.ERROR) throw unexpected(m);
           this.pending.delete(req);
           if (m.type === Msg.END) resolve(list);
-          else if (m.type === Msg.ERROR) reject(this.errorFrom(m.body));
-          else throw unexpected(m);
+          else reject(this.errorFrom(m.body));
         },
         onError: reject,
       });
@@ -349,9 +364,9 @@ export class RemoteSite implements Site {
             if (total > wanted) throw protocolError("PROBE sent more data than asked");
             return;
           }
+          if (m.type !== Msg.END && m.type !== Msg.ERROR) throw unexpected(m);
           this.pending.delete(req);
           if (m.type === Msg.ERROR) return reject(this.errorFrom(m.body));
-          if (m.type !== Msg.END) throw unexpected(m);
           const now = performance.now();
           if (total > firstBytes) resolve({ bytes: total - firstBytes, seconds: (now - tFirst) / 1000, rtt });
           else resolve({ bytes: total, seconds: Math.max((now - tSent) / 1000 - rtt, 1e-6), rtt });
@@ -385,9 +400,14 @@ export class RemoteSite implements Site {
       const req = this.register({
         onMessage: (m) => {
           this.pending.delete(req);
-          if (m.type === Msg.ERROR) reject(this.errorFrom(m.body));
-          else if (m.type === expect) resolve(parse(m));
-          else throw unexpected(m);
+          try {
+            if (m.type === Msg.ERROR) reject(this.errorFrom(m.body));
+            else if (m.type === expect) resolve(parse(m));
+            else throw unexpected(m);
+          } catch (err) {
+            reject(err);
+            throw err;
+          }
         },
         onError: reject,
       });
@@ -410,13 +430,17 @@ export class RemoteSite implements Site {
         this.dispatch(m);
         if (this.failure) break;
       }
-      const why = this.opts.describeClose?.();
-      const text = this.byeReceived ? "site closed" : `connection closed by the site${why ? `: ${why}` : ""}`;
-      this.fail(remote(`${this.name}: ${text}`));
+      this.fail(this.closedError());
     } catch (err) {
       const e = err instanceof NitroError ? err : remote(`connection lost: ${(err as Error).message}`);
       this.fail(new NitroError(e.exitCode, `${this.name}: ${e.message}`));
     }
+  }
+
+  private closedError(): NitroError {
+    if (this.byeReceived) return remote(`${this.name}: site closed`);
+    const why = this.opts.describeClose?.();
+    return remote(`${this.name}: connection closed by the site${why ? `: ${why}` : ""}`);
   }
 
   private dispatch(m: Message): void {

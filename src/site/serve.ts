@@ -40,9 +40,12 @@ export interface ServeOptions {
 const PUT_QUEUE_BYTES = 32 * 1024 * 1024;
 /** Replies being computed at once before reading pauses. */
 const MAX_HANDLERS = 64;
-/** Concurrent streams a client may open; beyond them the session ends. */
-const MAX_GETS = 256;
-const MAX_PUTS = 16;
+/**
+ * Concurrent streams a client may open; beyond them the session ends. With the per-message limits
+ * they bound what a client can make the server hold: 64 downloads × 2 MiB of ids, 4 uploads × 32 MiB.
+ */
+export const MAX_GETS = 64;
+const MAX_PUTS = 4;
 const MAX_RECIPE_UPLOADS = 4;
 /** Requests whose later messages are dropped (a refused put keeps arriving for a while). */
 const MAX_DEAD = 1024;
@@ -68,6 +71,7 @@ class PutStream {
   durableChunks = 0;
   durableRawBytes = 0;
   inputEnded = false;
+  ackScheduled = false;
   done: Promise<void> = Promise.resolve();
 
   constructor(
@@ -133,6 +137,7 @@ class Session {
     this.out.send([encodeHello(this.opts.readOnly ? FLAG_READ_ONLY : 0)]);
     let bye = false;
     let fatal: NitroError | undefined;
+    let bug: unknown;
     try {
       for await (const m of readMessages(input, ACCEPTS.server)) {
         if (m.type === Msg.BYE) {
@@ -146,7 +151,10 @@ class Session {
     } catch (err) {
       // A broken input (peer vanished) ends the session like EOF; anything else is fatal.
       if (err instanceof NitroError) fatal = err;
-      else if (!isStreamClosed(err)) fatal = new NitroError(Exit.INTERNAL, errorCodeOf(err).message);
+      else if (!isStreamClosed(err)) {
+        fatal = new NitroError(Exit.INTERNAL, errorCodeOf(err).message);
+        bug = err;
+      }
     }
     if (fatal) {
       this.send(Msg.ERROR, 0, encodeError(fatal.exitCode, fatal.message));
@@ -155,7 +163,8 @@ class Session {
     await this.shutdown();
     if (bye) this.send(Msg.BYE, 0);
     this.out.end();
-    if (fatal) throw fatal;
+    // A bug keeps its stack for the caller (exit 70); the client got its one-line ERROR.
+    if (fatal) throw bug ?? fatal;
   }
 
   private async dispatch(m: Message): Promise<void> {
@@ -269,9 +278,15 @@ class Session {
     this.send(Msg.ERROR, stream.req, encodeError(code, message));
   }
 
+  /** One PUT_ACK per turn of the event loop at most, carrying the latest counts. */
   private ack(s: PutStream): void {
-    const { consumed: consumedFrames, durableChunks, durableRawBytes } = s;
-    this.send(Msg.PUT_ACK, s.req, encodePutAck({ consumedFrames, durableChunks, durableRawBytes }));
+    if (s.ackScheduled) return;
+    s.ackScheduled = true;
+    setImmediate(() => {
+      s.ackScheduled = false;
+      const { consumed: consumedFrames, durableChunks, durableRawBytes } = s;
+      this.send(Msg.PUT_ACK, s.req, encodePutAck({ consumedFrames, durableChunks, durableRawBytes }));
+    });
   }
 
   private getFrames(m: Message): void {
@@ -295,7 +310,7 @@ class Session {
       if (!(await stream.ready()) || this.out.closed) break;
       checkFrameLimits(frame);
       stream.credit -= frameBodyBytes(frame);
-      if (!this.out.send(frameMessage(Msg.FRAME, stream.req, frame))) await this.out.drain();
+      if (!this.sendPieces(frameMessage(Msg.FRAME, stream.req, frame))) await this.out.drain();
     }
     this.send(Msg.END, stream.req);
   }
@@ -375,8 +390,12 @@ class Session {
   }
 
   private send(type: number, req: number, body?: Buffer): boolean {
-    if (this.silenced) return false;
-    return this.out.send(message(type, req, body));
+    return this.sendPieces(message(type, req, body));
+  }
+
+  /** After a fatal ERROR nothing more is said: the client stops listening at that ERROR. */
+  private sendPieces(pieces: Buffer[]): boolean {
+    return !this.silenced && this.out.send(pieces);
   }
 
   /** Commits what every open upload received, stops downloads, waits for replies in progress. */

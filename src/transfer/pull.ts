@@ -15,7 +15,7 @@ export interface PullOptions {
   objective?: Objective;
   strategy?: Strategy;
   lockWait?: number;
-  /** Raw bytes asked of a source in one request. */
+  /** Most raw bytes asked of a source in one request (a slow link gets smaller ones). */
   batchBytes?: number;
   onPlan?(plan: Plan, sources: readonly PullSource[]): void;
   onProgress?(source: string, bytes: number): void;
@@ -149,6 +149,9 @@ export async function pullChunks(
   }
 }
 
+const MIN_BATCH = 128 * 1024;
+const BATCH_SECONDS = 0.2;
+
 class PullRun {
   private readonly queues: number[][];
   private readonly queuedBytes: number[];
@@ -219,10 +222,17 @@ class PullRun {
     this.resetSignal();
   }
 
-  /** Requests in flight per source: enough to cover bandwidth × RTT, at least 4. */
+  /**
+   * Bytes per request: about 1/5 s of the source's rate. What is in flight cannot be stolen, so a
+   * slow link must not hold seconds of it when the others run out of work.
+   */
+  private batch(s: number): number {
+    return Math.min(this.batchBytes, Math.max(MIN_BATCH, this.rate(s) * BATCH_SECONDS));
+  }
+
+  /** Requests in flight per source: enough to cover bandwidth × RTT, plus two. */
   private window(s: number): number {
-    const src = this.sources[s]!;
-    return Math.max(4, Math.ceil((src.bandwidth * (src.rtt ?? 0)) / this.batchBytes) + 2);
+    return Math.ceil((this.rate(s) * (this.sources[s]!.rtt ?? 0)) / this.batch(s)) + 2;
   }
 
   private async worker(s: number): Promise<void> {
@@ -245,7 +255,8 @@ class PullRun {
     if (q.length === 0) return undefined;
     const batch: number[] = [];
     let bytes = 0;
-    while (q.length > 0 && bytes < this.batchBytes) {
+    const limit = this.batch(s);
+    while (q.length > 0 && bytes < limit) {
       const k = q.shift()!;
       batch.push(k);
       bytes += this.sizes[k]!;
@@ -258,7 +269,7 @@ class PullRun {
   private rate(s: number): number {
     const elapsed = (performance.now() - this.started) / 1000;
     const r = this.reports[s]!;
-    return r.bytes > 4 * this.batchBytes && elapsed > 0 ? r.bytes / elapsed : this.sources[s]!.bandwidth;
+    return r.bytes > 4 * MIN_BATCH && elapsed > 0.5 ? r.bytes / elapsed : this.sources[s]!.bandwidth;
   }
 
   /** Takes queued chunks it also holds from the source expected to finish last, if it would finish them sooner. */
@@ -270,11 +281,12 @@ class PullRun {
       .sort((a, b) => this.queuedBytes[b]! / this.rate(b) - this.queuedBytes[a]! / this.rate(a));
     for (const t of order) {
       const victimLeft = this.queuedBytes[t]! / this.rate(t);
-      if (this.batchBytes / this.rate(s) >= victimLeft) continue;
+      const limit = this.batch(s);
+      if (limit / this.rate(s) >= victimLeft) continue;
       const q = this.queues[t]!;
       const batch: number[] = [];
       let bytes = 0;
-      for (let j = q.length - 1; j >= 0 && bytes < this.batchBytes; j--) {
+      for (let j = q.length - 1; j >= 0 && bytes < limit; j--) {
         const k = q[j]!;
         if ((this.holders[k]! & bit) === 0) continue;
         batch.push(k);

@@ -4,16 +4,26 @@ import { MessageReader, type Message } from "./reader.js";
 /**
  * The writing half of a session: whole messages written under cork (one syscall for header and
  * payload), write errors swallowed into `closed` (a peer gone away is not a crash), and `drain()`
- * for backpressure.
+ * for backpressure. It lets up to `highWater` bytes queue (the stream's own 16 KiB mark would stall
+ * after every frame) and resumes writers at half of it, before the queue runs dry.
  */
 export class Outbox {
   private dead = false;
   private drainWaiters: (() => void)[] = [];
+  private readonly flushed = () => {
+    if (this.drainWaiters.length > 0 && this.out.writableLength <= this.highWater / 2) this.releaseDrain();
+  };
 
-  constructor(private readonly out: Writable) {
+  constructor(
+    private readonly out: Writable,
+    private readonly highWater = 4 * 1024 * 1024,
+    onClose?: () => void,
+  ) {
     const die = () => {
+      if (this.dead) return;
       this.dead = true;
       this.releaseDrain();
+      onClose?.();
     };
     out.on("error", die);
     out.on("close", die);
@@ -27,15 +37,15 @@ export class Outbox {
   /** Writes one message; false when the caller should await drain() before writing much more. */
   send(pieces: Buffer[]): boolean {
     if (this.closed) return false;
-    if (pieces.length === 1) return this.out.write(pieces[0]);
     this.out.cork();
-    for (const p of pieces) this.out.write(p);
+    for (let i = 0; i < pieces.length - 1; i++) this.out.write(pieces[i]);
+    this.out.write(pieces[pieces.length - 1], this.flushed);
     process.nextTick(() => this.out.uncork());
-    return !this.out.writableNeedDrain;
+    return !this.congested;
   }
 
   get congested(): boolean {
-    return !this.closed && this.out.writableNeedDrain;
+    return !this.closed && this.out.writableLength > this.highWater;
   }
 
   /** Resolves once the output has room again, or is closed (writes are then dropped). */

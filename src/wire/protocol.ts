@@ -63,7 +63,7 @@ export const Limits = {
   FRAME_RAW: 64 * MiB,
   CHUNK_BYTES: 16 * MiB,
   /** Ids in one HAS or GET_FRAMES message (the client splits bigger batches). */
-  IDS: 256 * 1024,
+  IDS: 64 * 1024,
   /** Recipe entries in one RECIPE_PART message, and in one recipe. */
   PART_ENTRIES: 256 * 1024,
   RECIPE_ENTRIES: 16 * MiB,

@@ -12,6 +12,7 @@ import { Store } from "../../src/store/store.js";
 import { ENTRY_BYTES, type ChunkId, type Frame, type Recipe } from "../../src/store/types.js";
 import { Exit } from "../../src/util/errors.js";
 import { encodeHello } from "../../src/wire/messages.js";
+import { Limits } from "../../src/wire/protocol.js";
 import { NITRO_BIN } from "../helpers/cli.js";
 import { pseudoRandom, tempDir } from "../helpers/data.js";
 import { addTestImage, newStore } from "../helpers/sites.js";
@@ -32,17 +33,19 @@ const hex = (ids: ChunkId[]) => ids.map((id) => id.toString("hex")).sort();
 /** Every chunk of the frames, checked against its id; returns the ids. */
 function checkedIds(store: Store, frames: Frame[]): ChunkId[] {
   const out: ChunkId[] = [];
+  let bad = 0;
   for (const f of frames) {
     let raw = 0;
     for (const c of f.chunks) raw += c.length;
     const bytes = store.codec.decode(f.codec, f.payload, raw);
     let o = 0;
     for (const c of f.chunks) {
-      expect(blake3(bytes.subarray(o, o + c.length)).equals(c.id)).toBe(true);
+      if (!blake3(bytes.subarray(o, o + c.length)).equals(c.id)) bad++;
       o += c.length;
       out.push(c.id);
     }
   }
+  expect(bad).toBe(0);
   return out;
 }
 
@@ -82,27 +85,54 @@ afterEach(async () => {
 });
 
 /** RemoteSite and serveSite joined by two in-process streams. */
-function pair(readOnly = false, window?: number) {
+function pair(readOnly = false, window?: number, site = new LocalSite("lyon", store)) {
   const up = new PassThrough();
   const down = new PassThrough();
-  const served = serveSite(new LocalSite("lyon", store), up, down, { readOnly });
+  const served = serveSite(site, up, down, { readOnly });
   const remote = new RemoteSite("lyon", { input: down, output: up }, { window, getWindow: 256 * 1024 });
   return { remote, served };
 }
 
 describe("RemoteSite over serveSite, in process", () => {
   it("puts frames with a small window, reports progress, and skips what is there on a re-run", async () => {
-    const { remote, served } = pair(false, 100_000);
+    // Counts the frames the far store has taken, to check the sender's window against.
+    let taken = 0;
+    class CountingSite extends LocalSite {
+      override putFrames(frames: AsyncIterable<Frame>, onProgress?: (p: PutProgress) => void) {
+        return super.putFrames(
+          (async function* () {
+            for await (const f of frames) {
+              taken++;
+              yield f;
+            }
+          })(),
+          onProgress,
+        );
+      }
+    }
+    const frames = Array.from({ length: 40 }, (_, i) => frameOf(store, `p${i}`, 3));
+    const frameBytes = 3 + 3 * ENTRY_BYTES + frames[0]!.payload.length;
+    const { remote, served } = pair(false, 3 * frameBytes, new CountingSite("lyon", store));
     await remote.ready();
     expect(remote.readOnly).toBe(false);
-    const frames = Array.from({ length: 40 }, (_, i) => frameOf(store, `p${i}`, 3));
     const ids = idsOf(frames);
     expect(await remote.has(ids)).toEqual(ids.map(() => false));
     const progress: PutProgress[] = [];
-    const r = await remote.putFrames(each(frames), (p) => progress.push(p));
+    let pulled = 0;
+    let most = 0;
+    const source = (async function* () {
+      for (const f of frames) {
+        most = Math.max(most, pulled - taken);
+        pulled++;
+        yield f;
+      }
+    })();
+    const r = await remote.putFrames(source, (p) => progress.push(p));
+    // At most 3 frames in flight, and the window was used (not one frame at a time).
+    expect(most).toBe(3);
     const wire = frames.reduce((s, f) => s + f.payload.length, 0);
     expect(r).toEqual({ chunks: 120, rawBytes: 120 * 30_000, wireBytes: wire, skipped: 0 });
-    expect(progress.length).toBeGreaterThan(40);
+    expect(progress.length).toBeGreaterThan(10);
     expect(progress.at(-1)).toEqual({ chunks: 120, rawBytes: 120 * 30_000, wireBytes: wire });
     for (let i = 1; i < progress.length; i++)
       expect(progress[i]!.wireBytes).toBeGreaterThanOrEqual(progress[i - 1]!.wireBytes);
@@ -131,6 +161,24 @@ describe("RemoteSite over serveSite, in process", () => {
     expect(await remote.has(b.slice(0, 3))).toEqual([true, true, true]);
     const subset = [a[1]!, b[7]!, a[30]!];
     expect(hex(checkedIds(store, await collect(remote.getFrames(subset))))).toEqual(hex(subset));
+    await remote.close();
+    await served;
+  });
+
+  it("splits has() and getFrames() batches bigger than one message", async () => {
+    const frames = [frameOf(store, "s1", 4), frameOf(store, "s2", 4)];
+    await new LocalSite("lyon", store).putFrames(each(frames));
+    const distinct = idsOf(frames);
+    const absent = blake3(Buffer.from("absent"));
+    // More ids than one message carries; the site answers each batch on its own.
+    const ids = Array.from({ length: Limits.IDS + 100 }, (_, i) => distinct[i % 8]!);
+    const { remote, served } = pair();
+    const have = await remote.has([...ids, absent]);
+    expect(have.length).toBe(ids.length + 1);
+    expect(have.indexOf(false)).toBe(ids.length);
+    const got = await collect(remote.getFrames(ids));
+    // Two requests, each answered with all 8 distinct chunks.
+    expect(hex(checkedIds(store, got))).toEqual(hex([...distinct, ...distinct]));
     await remote.close();
     await served;
   });

@@ -2,9 +2,9 @@ import { blake3 } from "@napi-rs/blake-hash";
 import { PassThrough } from "node:stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { LocalSite } from "../../src/site/local.js";
-import { serveSite } from "../../src/site/serve.js";
+import { MAX_GETS, serveSite } from "../../src/site/serve.js";
 import type { Store } from "../../src/store/store.js";
-import { Codec, ENTRY_BYTES, type Frame } from "../../src/store/types.js";
+import { ENTRY_BYTES, type Frame } from "../../src/store/types.js";
 import { Exit, NitroError } from "../../src/util/errors.js";
 import { frameMessage } from "../../src/wire/frames.js";
 import {
@@ -229,6 +229,31 @@ describe("serveSite", () => {
     await c.served;
   });
 
+  it("ends a session that opens more concurrent downloads than allowed", async () => {
+    const frames = [frameOf(store, "m1", 2), frameOf(store, "m2", 2)];
+    await site.putFrames(
+      (async function* () {
+        yield* frames;
+      })(),
+    );
+    const c = new RawClient(site);
+    // Credit for one frame each: every download stays open, waiting for CREDIT.
+    for (let req = 1; req <= MAX_GETS + 1; req++)
+      c.send(
+        message(
+          Msg.GET_FRAMES,
+          req,
+          encodeGet(
+            1,
+            frames.flatMap((f) => f.chunks.map((x) => x.id)),
+          ),
+        ),
+      );
+    await expect(c.served).rejects.toThrow(`more than ${MAX_GETS} concurrent downloads`);
+    const e = await c.waitFor((m) => m.type === Msg.ERROR && m.req === 0);
+    expect(decodeError(e.body).code).toBe(Exit.REMOTE);
+  });
+
   it("ends the session with an ERROR on garbage, and does not crash", async () => {
     for (let seed = 0; seed < 20; seed++) {
       const c = new RawClient(site);
@@ -276,7 +301,7 @@ describe("serveSite", () => {
   });
 
   it("keeps working when the client stops reading and then vanishes", async () => {
-    const frames = Array.from({ length: 8 }, (_, i) => frameOf(store, `big-${i}`, 8, 200_000));
+    const frames = Array.from({ length: 16 }, (_, i) => frameOf(store, `big-${i}`, 8, 200_000));
     await site.putFrames(
       (async function* () {
         yield* frames;
@@ -299,8 +324,8 @@ describe("serveSite", () => {
       ),
     );
     await new Promise((r) => setTimeout(r, 100));
-    // Backpressure: the server waits for the reader instead of buffering 12 MiB of frames.
-    expect(toClient.readableLength).toBeLessThan(4 << 20);
+    // Backpressure: the server waits for the reader instead of buffering all 25 MB of frames.
+    expect(toClient.readableLength + toClient.writableLength).toBeLessThan(8 << 20);
     toClient.destroy();
     toServer.end();
     await served;

@@ -72,21 +72,25 @@ export function register(program: Command): void {
           r.status === "rejected" ? [{ site: targets[i]!, error: r.reason as Error }] : [],
         );
         const announced = o.announce ? await announce(ctx, registry, targets, recipe, o) : [];
+        const first = failures[0]?.error;
+        const error = first && (first instanceof NitroError ? first : new NitroError(1, first.message));
+        // One JSON document on stdout, even when some targets failed: it carries the error too.
         ctx.emit(
           {
             image: recipe.name,
             results,
             failures: failures.map((f) => ({ site: f.site, error: f.error.message })),
             announced,
+            ...(error ? { error: error.message, exitCode: error.exitCode } : {}),
           },
           () =>
             [...results.map(describe), ...failures.map((f) => `${f.site}: FAILED: ${f.error.message}`)].join(
               "\n",
             ),
         );
-        if (failures.length > 0) {
-          const first = failures[0]!.error;
-          throw first instanceof NitroError ? first : new NitroError(1, first.message);
+        if (error) {
+          process.stderr.write(`nitro: ${error.message}\n`);
+          process.exitCode = error.exitCode;
         }
       });
     });

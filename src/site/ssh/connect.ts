@@ -53,7 +53,7 @@ export interface SshChannel {
   stream: Duplex;
   /** Must be consumed: stdout and stderr share one SSH window, an unread stderr stalls both. */
   stderr: Readable;
-  /** Resolves (never rejects) when the channel closes. */
+  /** Resolves (never rejects) when the channel closes, which needs stdout read to its end. */
   exit: Promise<SshExit>;
   /** Ends stdin, waits briefly for the command to finish, then closes the connection. */
   close(): Promise<void>;
