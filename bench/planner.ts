@@ -8,24 +8,13 @@
  * rtt 5-150 ms, egress $0-0.09/GB. Time = median of repeated runs after a warm-up.
  */
 import { groupChunks } from "../src/plan/groups.js";
+import { mulberry32 } from "../src/plan/baselines.js";
 import { plan } from "../src/plan/plan.js";
 import type { Objective, PlanInput, PlanSite, Strategy } from "../src/plan/types.js";
 import { NitroError } from "../src/util/errors.js";
 
-function xorshift(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 4294967296;
-  };
-}
-
 function instance(siteCount: number, chunks: number, seed: number): PlanInput {
-  const r = xorshift(seed);
+  const r = mulberry32(seed);
   const sites: PlanSite[] = Array.from({ length: siteCount }, (_, s) => ({
     name: `site${s}`,
     bandwidth: (10e6 * Math.pow(100, r())) / 8,
@@ -137,7 +126,7 @@ console.log("\nAdversarial holder sets (independent per chunk), 1M chunks: runti
 console.log(row(["sites", "chunks", "groups", "time ms", "cost ms"], widths));
 for (const sites of quick ? [10] : [10, 12, 16]) {
   const input = instance(sites, 1_000_000, sites);
-  const r = xorshift(sites);
+  const r = mulberry32(sites);
   input.holders.forEach((_, i) => (input.holders[i] = 1 + Math.floor(r() * (2 ** sites - 1))));
   const groups = groupChunks(input.sizes, input.holders, (2 ** sites - 1) | 0).count;
   const ms = timed(input, { kind: "time" }, 3, 1);

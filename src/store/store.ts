@@ -39,6 +39,8 @@ export interface CheckReport {
   chunks: number;
   frames: number;
   recipes: number;
+  /** Images known here whose chunks are not all here (announced by a push to another site). */
+  incomplete: string[];
   errors: string[];
 }
 
@@ -211,7 +213,13 @@ export class Store {
    * (left by an interrupted write) are counted, not errors.
    */
   check(readData: boolean): CheckReport {
-    const report: CheckReport = { chunks: this.index.chunks.getCount(), frames: 0, recipes: 0, errors: [] };
+    const report: CheckReport = {
+      chunks: this.index.chunks.getCount(),
+      frames: 0,
+      recipes: 0,
+      incomplete: [],
+      errors: [],
+    };
     let verified = 0;
     for (const file of readdirSync(packDir(this.dir)).sort()) {
       const m = /^(\d+)\.pack$/.exec(file);
@@ -268,7 +276,7 @@ export class Store {
       const r = this.getRecipe(s.name);
       const missing = r ? this.missingChunks(r) : 0;
       if (!r) report.errors.push(`image '${s.name}': listed but its recipe is missing`);
-      else if (missing > 0) report.errors.push(`image '${s.name}': ${missing} chunks missing`);
+      else if (missing > 0) report.incomplete.push(s.name);
     }
     return report;
   }

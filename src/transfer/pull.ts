@@ -155,6 +155,7 @@ const BATCH_SECONDS = 0.2;
 class PullRun {
   private readonly queues: number[][];
   private readonly queuedBytes: number[];
+  private readonly inflightBytes: number[];
   private readonly done: Uint8Array;
   private readonly alive: boolean[];
   private readonly index = new Map<string, number>();
@@ -177,6 +178,7 @@ class PullRun {
   ) {
     this.queues = sources.map(() => []);
     this.queuedBytes = sources.map(() => 0);
+    this.inflightBytes = sources.map(() => 0);
     plan.assignment.forEach((s, k) => {
       if (s === NO_SITE) return;
       this.queues[s]!.push(k);
@@ -269,10 +271,13 @@ class PullRun {
   private rate(s: number): number {
     const elapsed = (performance.now() - this.started) / 1000;
     const r = this.reports[s]!;
-    return r.bytes > 4 * MIN_BATCH && elapsed > 0.5 ? r.bytes / elapsed : this.sources[s]!.bandwidth;
+    return r.bytes > 4 * MIN_BATCH && elapsed > 0.1 ? r.bytes / elapsed : this.sources[s]!.bandwidth;
   }
 
-  /** Takes queued chunks it also holds from the source expected to finish last, if it would finish them sooner. */
+  /**
+   * Takes queued chunks it also holds from the source expected to finish last, if it would finish
+   * them (after what it already has in flight) before that source gets to them.
+   */
   private steal(s: number): number[] | undefined {
     const bit = 1 << s;
     const order = this.sources
@@ -282,7 +287,7 @@ class PullRun {
     for (const t of order) {
       const victimLeft = this.queuedBytes[t]! / this.rate(t);
       const limit = this.batch(s);
-      if (limit / this.rate(s) >= victimLeft) continue;
+      if ((this.inflightBytes[s]! + limit) / this.rate(s) >= victimLeft) continue;
       const q = this.queues[t]!;
       const batch: number[] = [];
       let bytes = 0;
@@ -303,6 +308,8 @@ class PullRun {
 
   private async fetch(s: number, batch: number[]): Promise<void> {
     const src = this.sources[s]!;
+    let inflight = batch.reduce((n, k) => n + this.sizes[k]!, 0);
+    this.inflightBytes[s]! += inflight;
     try {
       for await (const frame of src.site.getFrames(batch.map((k) => this.ids[k]!))) {
         if (!this.alive[s]) throw new NitroError(Exit.REMOTE, "source dropped");
@@ -315,6 +322,8 @@ class PullRun {
           this.outstanding--;
           this.reports[s]!.chunks++;
           this.reports[s]!.bytes += c.length;
+          this.inflightBytes[s]! -= c.length;
+          inflight -= c.length;
         }
         this.opts.onProgress?.(src.name, this.reports[s]!.bytes);
       }
@@ -324,6 +333,7 @@ class PullRun {
     } catch (err) {
       this.drop(s, err as Error, batch);
     } finally {
+      this.inflightBytes[s]! -= inflight;
       if (this.outstanding === 0) this.signal();
     }
   }

@@ -2,6 +2,7 @@ import { execFile } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { appendFile, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
+import { openSshChannel, type SshChannelOptions } from "../../src/site/ssh/connect.js";
 import { tmpdir, userInfo } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -282,3 +283,13 @@ function readProcStat(pid: number): string {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Runs a command through openSshChannel and returns what it printed on stdout. */
+export async function execOutput(opts: SshChannelOptions): Promise<string> {
+  const ch = await openSshChannel(opts);
+  let out = "";
+  ch.stream.on("data", (b: Buffer) => (out += b.toString()));
+  await ch.exit;
+  await ch.close();
+  return out;
+}

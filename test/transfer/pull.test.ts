@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { exportImage } from "../../src/image/export.js";
 import { LocalSite } from "../../src/site/local.js";
+import { ThrottledSite } from "../../src/site/throttled.js";
 import type { Site } from "../../src/site/site.js";
 import { uniqueChunks } from "../../src/store/recipe.js";
 import type { Store } from "../../src/store/store.js";
@@ -133,5 +134,31 @@ describe("pull from several sites", () => {
       message: expect.stringMatching(/\d+ chunks could not be fetched/),
     });
     expect(dest.getRecipe("img")).toBeUndefined();
+  });
+
+  it("lets a source faster than the matrix says take over queued work from the others", async () => {
+    const { recipe, sites } = await world(join(t.dir, "w6"));
+    // every site holds every chunk
+    const full = sites[2]!;
+    const { ids } = uniqueChunks(recipe);
+    for (const s of sites.slice(0, 2)) await new LocalSite(s.config.site, s).putFrames(framesOf(full, ids));
+    const rate = 8e6;
+    const throttled = (s: Store, real: number) =>
+      source(s, rate, new ThrottledSite(new LocalSite(s.config.site, s), real));
+
+    // Small requests, so that most of each share is still queued (stealable) while others run.
+    const opts = { batchBytes: 128 * 1024 };
+    const skewed = await pullChunks(
+      newStore(join(t.dir, "w6"), "dest-skew"),
+      recipe,
+      [
+        throttled(sites[0]!, rate * 8), // really 8x faster than the matrix says
+        throttled(sites[1]!, rate),
+        throttled(sites[2]!, rate),
+      ],
+      opts,
+    );
+    expect(skewed.sources[0]!.stole).toBeGreaterThan(0);
+    expect(skewed.sources[0]!.bytes).toBeGreaterThan(skewed.sources[0]!.plannedBytes * 1.1);
   });
 });

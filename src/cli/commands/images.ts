@@ -20,14 +20,16 @@ export function register(program: Command): void {
     .addHelpText("after", "\nExample:\n  nitro ls --json\n")
     .action(async (_o: unknown, cmd: Command) => {
       const ctx = CliContext.of(cmd);
-      const list = await withStore(ctx, (s) => s.listRecipes());
+      const list = await withStore(ctx, (s) =>
+        s.listRecipes().map((r) => ({ ...r, complete: s.missingChunks(requireRecipe(s, r.name)) === 0 })),
+      );
       ctx.emit(list, () =>
         list.length === 0
           ? "no images"
           : list
               .map(
                 (r) =>
-                  `${r.name.padEnd(24)} ${formatBytes(r.size).padStart(10)} ${String(r.chunks).padStart(8)} chunks  ${r.created}`,
+                  `${r.name.padEnd(24)} ${formatBytes(r.size).padStart(10)} ${String(r.chunks).padStart(8)} chunks  ${r.created}${r.complete ? "" : "  (recipe only: chunks elsewhere)"}`,
               )
               .join("\n"),
       );
@@ -125,6 +127,11 @@ export function register(program: Command): void {
         [
           `checked ${report.chunks} chunks in ${report.frames} frames, ${report.recipes} images: ${report.errors.length} errors`,
           ...report.errors.map((e) => `  ${e}`),
+          ...(report.incomplete.length > 0
+            ? [
+                `  ${report.incomplete.length} images known here by recipe only (announced; their chunks are at other sites): ${report.incomplete.join(", ")}`,
+              ]
+            : []),
         ].join("\n"),
       );
       if (report.errors.length > 0) process.exitCode = 5;

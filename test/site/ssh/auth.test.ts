@@ -5,7 +5,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openSshChannel, type SshChannelOptions } from "../../../src/site/ssh/connect.js";
 import { Exit } from "../../../src/util/errors.js";
-import { startSshd, type SshdInstance } from "../../helpers/sshd.js";
+import { execOutput, startSshd, type SshdInstance } from "../../helpers/sshd.js";
 
 const run = promisify(execFile);
 let sshd: SshdInstance;
@@ -27,15 +27,6 @@ const opts = (extra: Partial<SshChannelOptions>): SshChannelOptions => ({
   ...extra,
 });
 
-async function output(o: SshChannelOptions): Promise<string> {
-  const ch = await openSshChannel(o);
-  let out = "";
-  ch.stream.on("data", (b: Buffer) => (out += b.toString()));
-  await ch.exit;
-  await ch.close();
-  return out;
-}
-
 describe("SSH authentication against a real sshd", () => {
   it("refuses a key that is not in authorized_keys with REMOTE and a clear line", async () => {
     const wrong = await sshd.newClientKey("wrong_key");
@@ -49,7 +40,7 @@ describe("SSH authentication against a real sshd", () => {
 
   it("tries the next identity after a refused one", async () => {
     const wrong = await sshd.newClientKey("wrong_key2");
-    expect(await output(opts({ identityFiles: [wrong, sshd.clientKeyPath] }))).toBe("ok\n");
+    expect(await execOutput(opts({ identityFiles: [wrong, sshd.clientKeyPath] }))).toBe("ok\n");
   });
 
   it("fails on a missing -i file instead of silently skipping it", async () => {
@@ -84,7 +75,7 @@ describe("SSH authentication against a real sshd", () => {
       await run("ssh-add", [key], {
         env: { SSH_AUTH_SOCK: sock, SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: "force", DISPLAY: ":0" },
       });
-      expect(await output(opts({ agent: sock, identityFiles: [key] }))).toBe("ok\n");
+      expect(await execOutput(opts({ agent: sock, identityFiles: [key] }))).toBe("ok\n");
     } finally {
       agent.kill();
     }

@@ -5,7 +5,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openSshChannel, type SshChannelOptions } from "../../../src/site/ssh/connect.js";
 import { Exit } from "../../../src/util/errors.js";
-import { startSshd, type SshdInstance } from "../../helpers/sshd.js";
+import { execOutput, startSshd, type SshdInstance } from "../../helpers/sshd.js";
 
 const run = promisify(execFile);
 let sshd: SshdInstance;
@@ -28,19 +28,15 @@ const direct = (knownHostsPath: string, extra: Partial<SshChannelOptions> = {}):
   ...extra,
 });
 
-async function runEcho(opts: SshChannelOptions): Promise<string> {
-  const ch = await openSshChannel(opts);
-  let out = "";
-  ch.stream.on("data", (b: Buffer) => (out += b.toString()));
-  await ch.exit;
-  await ch.close();
-  return out;
-}
-
 describe("host key verification against a real sshd", () => {
   it("accepts the known key, through the ssh_config alias and its UserKnownHostsFile", async () => {
     expect(
-      await runEcho({ host: sshd.alias, configPath: sshd.sshConfigPath, command: "echo ok", agent: false }),
+      await execOutput({
+        host: sshd.alias,
+        configPath: sshd.sshConfigPath,
+        command: "echo ok",
+        agent: false,
+      }),
     ).toBe("ok\n");
   });
 
@@ -49,7 +45,7 @@ describe("host key verification against a real sshd", () => {
     await copyFile(sshd.knownHostsPath, file);
     await run("ssh-keygen", ["-q", "-H", "-f", file]);
     expect(await readFile(file, "utf8")).not.toContain("127.0.0.1");
-    expect(await runEcho(direct(file))).toBe("ok\n");
+    expect(await execOutput(direct(file))).toBe("ok\n");
   });
 
   it("refuses an unknown host with HOST_KEY and a hint", async () => {
@@ -78,9 +74,9 @@ describe("host key verification against a real sshd", () => {
 
   it("accept-new records an unknown key, after which it is known", async () => {
     const file = join(sshd.dir, "known_hosts.tofu");
-    expect(await runEcho(direct(file, { acceptNew: true }))).toBe("ok\n");
+    expect(await execOutput(direct(file, { acceptNew: true }))).toBe("ok\n");
     const hostPub = (await readFile(`${sshd.hostKeyPath}.pub`, "utf8")).split(" ").slice(0, 2).join(" ");
     expect(await readFile(file, "utf8")).toBe(`[127.0.0.1]:${sshd.port} ${hostPub}\n`);
-    expect(await runEcho(direct(file))).toBe("ok\n");
+    expect(await execOutput(direct(file))).toBe("ok\n");
   });
 });
