@@ -39,13 +39,10 @@ export async function openSite(cfg: SiteConfig, opts: OpenSiteOptions = {}): Pro
   channel.stderr.on("data", (d: Buffer) => {
     if (stderr.length < 4096) stderr += d.toString();
   });
-  const site = new RemoteSite(cfg.name, channel.stream, { describeClose: () => stderr.trim() || undefined });
-  const close = site.close.bind(site);
-  site.close = async () => {
-    await close().catch(() => undefined);
-    await channel.close();
-  };
-  return site;
+  return new RemoteSite(cfg.name, channel.stream, {
+    describeClose: () => stderr.trim() || undefined,
+    closeTransport: () => channel.close(),
+  });
 }
 
 export function shellQuote(s: string): string {

@@ -38,6 +38,8 @@ export interface RemoteSiteOptions {
   getWindow?: number;
   /** Words to add when the connection drops, e.g. the remote command's stderr. */
   describeClose?: () => string | undefined;
+  /** Closes the transport under the stream (the SSH connection) once the session has ended. */
+  closeTransport?: () => Promise<void>;
 }
 
 interface Pending {
@@ -386,6 +388,7 @@ export class RemoteSite implements Site {
     }
     this.fail(remote(`${this.name}: site closed`));
     this.out.end();
+    await this.opts.closeTransport?.();
   }
 
   /** One request, one reply of type `expect` (or an ERROR). `after` sends the rest of the request. */

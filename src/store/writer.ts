@@ -80,7 +80,7 @@ export class StoreWriter {
   addFrame(frame: Frame): FrameResult {
     let raw = 0;
     for (const c of frame.chunks) raw += c.length;
-    const bytes = this.store.codec.decode(frame.codec, frame.payload, raw);
+    const bytes = this.store.codec.decodeTransient(frame.codec, frame.payload, raw);
     const fresh: boolean[] = [];
     let o = 0;
     for (const c of frame.chunks) {
