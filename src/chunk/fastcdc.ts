@@ -20,13 +20,15 @@ export function fastcdcCut(p: ChunkerParams): CutFunction {
     const normal = Math.min(start + avg, limit);
     let h = 0;
     let i = start + min;
-    for (; i < normal; i++) {
+    while (i < normal) {
       h = ((h << 1) + gear[buf[i]!]!) | 0;
-      if ((h & maskS) === 0) return i + 1;
+      i++;
+      if ((h & maskS) === 0) return i;
     }
-    for (; i < limit; i++) {
+    while (i < limit) {
       h = ((h << 1) + gear[buf[i]!]!) | 0;
-      if ((h & maskL) === 0) return i + 1;
+      i++;
+      if ((h & maskL) === 0) return i;
     }
     return limit;
   };
