@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import { Matrix } from "../../matrix/matrix.js";
 import { fromSystemError, usage } from "../../util/errors.js";
 import { formatRate, parseBandwidth, parseDuration } from "../../util/units.js";
-import { CliContext } from "../context.js";
+import { CliContext, withStore } from "../context.js";
 import { openNamedSite, withSshOptions, type SshCliOptions } from "../site-options.js";
 import { SiteRegistry } from "../../site/registry.js";
 import { parseSize } from "../../util/units.js";
@@ -105,12 +105,7 @@ export function register(program: Command): void {
     .action(async (names: string[], o: SshCliOptions & { bytes: string }, cmd: Command) => {
       const ctx = CliContext.of(cmd);
       const bytes = parseSize(o.bytes);
-      const here = (() => {
-        const s = ctx.openStore();
-        const site = s.config.site;
-        void s.close();
-        return site;
-      })();
+      const here = await withStore(ctx, (s) => s.config.site);
       const registry = new SiteRegistry(ctx.repoDir);
       const targets = names.length > 0 ? names : registry.list().map((s) => s.name);
       targets.forEach((t) => registry.get(t));

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { SiteRegistry, type SiteConfig } from "../../site/registry.js";
 import { usage } from "../../util/errors.js";
 import { formatRate, parseBandwidth } from "../../util/units.js";
-import { CliContext } from "../context.js";
+import { CliContext, withStore } from "../context.js";
 
 interface SiteAddOptions {
   egressCost?: string;
@@ -27,9 +27,9 @@ export function register(program: Command): void {
       "after",
       "\nExamples:\n  nitro site add lyon ssh://nitro@lyon.example.org/srv/nitro --egress-cost 0.02\n  nitro site add lab /srv/nitro-lab --simulate-rate 200Mbit\n",
     )
-    .action((name: string, url: string, o: SiteAddOptions, cmd: Command) => {
+    .action(async (name: string, url: string, o: SiteAddOptions, cmd: Command) => {
       const ctx = CliContext.of(cmd);
-      ctx.openStore().close();
+      await withStore(ctx, () => undefined); // the node's repository must exist
       const cfg: SiteConfig = { name, url };
       if (o.egressCost !== undefined) {
         const c = Number(o.egressCost);
