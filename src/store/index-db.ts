@@ -1,5 +1,5 @@
 import { open, type Database, type RootDatabase } from "lmdb";
-import { ID_BYTES, type ChunkId } from "./types.js";
+import type { ChunkId } from "./types.js";
 
 /** Where a chunk's bytes live: a frame in a pack, and the chunk's place inside the raw frame. */
 export interface ChunkLocation {
@@ -75,8 +75,4 @@ export class IndexDb {
   async close(): Promise<void> {
     await this.env.close();
   }
-}
-
-export function isChunkId(b: Buffer): boolean {
-  return b.length === ID_BYTES;
 }

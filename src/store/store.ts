@@ -11,7 +11,7 @@ import {
   REPO_VERSION,
   type StoreConfig,
 } from "./config.js";
-import { decodeLocation, IndexDb, type ChunkLocation, type Counters } from "./index-db.js";
+import { IndexDb, type ChunkLocation, type Counters } from "./index-db.js";
 import { RepoLock } from "./lock.js";
 import { FRAME_HEADER_BYTES, PackReader, parseFrameHeader, type ParsedFrameHeader } from "./pack.js";
 import { decodeRecipe, encodeRecipe, entryCount, entryId, summarize, validateImageName } from "./recipe.js";
@@ -118,7 +118,10 @@ export class Store {
    * wanted goes as it is on disk (no recompression); the rest are regrouped and recompressed.
    */
   *readFrames(ids: ChunkId[]): Generator<Frame> {
-    const groups = new Map<string, { loc: ChunkLocation; ids: ChunkId[] }>();
+    const groups = new Map<
+      string,
+      { loc: ChunkLocation; wanted: Array<{ id: ChunkId; loc: ChunkLocation }> }
+    >();
     const seen = new Set<string>();
     for (const id of ids) {
       const key = id.toString("latin1");
@@ -128,8 +131,8 @@ export class Store {
       if (!loc) throw notFound(`chunk ${id.toString("hex")} is not in this store`);
       const fk = `${loc.pack}:${loc.frameOffset}`;
       const g = groups.get(fk);
-      if (g) g.ids.push(id);
-      else groups.set(fk, { loc, ids: [id] });
+      if (g) g.wanted.push({ id, loc });
+      else groups.set(fk, { loc, wanted: [{ id, loc }] });
     }
     const ordered = [...groups.values()].sort(
       (a, b) => a.loc.pack - b.loc.pack || a.loc.frameOffset - b.loc.frameOffset,
@@ -141,7 +144,7 @@ export class Store {
       partial = { chunks: [], parts: [], raw: 0 };
       return frame;
     };
-    for (const { loc, ids: wanted } of ordered) {
+    for (const { loc, wanted } of ordered) {
       const bytes = this.packs.read(loc.pack, loc.frameOffset, loc.frameLength);
       const h = parseFrameHeader(bytes, `pack ${loc.pack} at ${loc.frameOffset}`);
       if (wanted.length === h.chunks.length) {
@@ -149,8 +152,7 @@ export class Store {
         continue;
       }
       const raw = this.frameRaw(loc);
-      for (const id of wanted) {
-        const l = decodeLocation(this.index.chunks.get(id)!);
+      for (const { id, loc: l } of wanted) {
         partial.chunks.push({ id, length: l.rawLength });
         partial.parts.push(raw.subarray(l.innerOffset, l.innerOffset + l.rawLength));
         partial.raw += l.rawLength;
