@@ -14,7 +14,7 @@ export interface ChunkSink {
   drain?(): Promise<void>;
 }
 
-const BLOCK = 16 * 1024 * 1024;
+const BLOCK = 2 * 1024 * 1024;
 const ZERO = Buffer.alloc(64 * 1024 * 1024);
 
 export function isAllZero(b: Buffer): boolean {

@@ -1,4 +1,4 @@
-import { SingleBar, MultiBar, Presets } from "cli-progress";
+import { createRequire } from "node:module";
 import { formatBytes } from "../util/units.js";
 import type { CliContext } from "./context.js";
 
@@ -6,6 +6,9 @@ export interface Progress {
   update(done: number, total?: number): void;
   stop(): void;
 }
+
+/** Loaded only when a bar is shown: cron and --json runs do not pay for it. */
+const bars = () => createRequire(import.meta.url)("cli-progress") as typeof import("cli-progress");
 
 const NONE: Progress = { update() {}, stop() {} };
 
@@ -24,6 +27,7 @@ function payload(label: string, done: number, total: number, t0: number) {
 /** A byte progress bar on stderr when a person is watching; nothing under cron or --json. */
 export function byteBar(ctx: CliContext, label: string, total: number): Progress {
   if (!ctx.showProgress) return NONE;
+  const { SingleBar, Presets } = bars();
   const bar = new SingleBar(
     { format: FORMAT, stream: process.stderr, hideCursor: true, etaBuffer: 50 },
     Presets.shades_classic,
@@ -46,6 +50,7 @@ export function byteBar(ctx: CliContext, label: string, total: number): Progress
 /** One bar per site (push targets, pull sources). */
 export function multiBar(ctx: CliContext): { bar(label: string, total: number): Progress; stop(): void } {
   if (!ctx.showProgress) return { bar: () => NONE, stop() {} };
+  const { MultiBar, Presets } = bars();
   const multi = new MultiBar(
     { format: FORMAT, stream: process.stderr, hideCursor: true, etaBuffer: 50 },
     Presets.shades_classic,

@@ -2,10 +2,9 @@ import { open } from "node:fs/promises";
 import { blake3 } from "@napi-rs/blake-hash";
 import { scanFile } from "../chunk/scan.js";
 import { exists, fromSystemError, usage } from "../util/errors.js";
-import { EntriesBuilder, validateImageName } from "../store/recipe.js";
+import { EntriesBuilder, recipeDigest, validateImageName } from "../store/recipe.js";
 import type { Store } from "../store/store.js";
 import type { Recipe } from "../store/types.js";
-import { ImageDigest } from "./digest.js";
 
 export interface AddOptions {
   name: string;
@@ -48,12 +47,10 @@ export async function addImage(store: Store, path: string, opts: AddOptions): Pr
     const writer = await store.writer(opts.lockWait);
     try {
       const entries = new EntriesBuilder();
-      const digest = new ImageDigest();
       const res = { chunks: 0, zeroBytes: 0, newChunks: 0, newBytes: 0 };
       await scanFile(fh, st.size, store.config.chunker, {
         chunk(data) {
           const id = blake3(data);
-          digest.update(data);
           entries.add(id, data.length);
           res.chunks++;
           if (writer.addChunk(id, data)) {
@@ -62,20 +59,20 @@ export async function addImage(store: Store, path: string, opts: AddOptions): Pr
           }
         },
         zeros(n) {
-          digest.zeros(n);
           entries.addZeros(n);
           res.zeroBytes += n;
         },
         progress: (done) => opts.onProgress?.(done, st.size),
         drain: () => writer.drain(),
       });
+      const list = entries.finish();
       const recipe: Recipe = {
         name,
         size: st.size,
         chunker: store.config.chunker,
-        digest: digest.hex(),
+        digest: recipeDigest(st.size, list),
         created: new Date().toISOString(),
-        entries: entries.finish(),
+        entries: list,
       };
       await writer.commit(recipe);
       const after = store.index.counters();

@@ -3,7 +3,6 @@ import { LocalSite } from "./local.js";
 import { parseSiteUrl, type SiteConfig } from "./registry.js";
 import { RemoteSite } from "./remote.js";
 import type { Site } from "./site.js";
-import { openSshChannel, checkSshCryptoBinding } from "./ssh/connect.js";
 import { parseSshUrl } from "./ssh/url.js";
 import { ThrottledSite } from "./throttled.js";
 
@@ -22,6 +21,8 @@ export async function openSite(cfg: SiteConfig, opts: OpenSiteOptions = {}): Pro
     const site = new LocalSite(cfg.name, Store.open(loc.path), opts.lockWait);
     return cfg.simulateRate ? new ThrottledSite(site, cfg.simulateRate) : site;
   }
+  // Loaded on demand: ssh2 takes ~90 ms to import, which every local command would pay.
+  const { openSshChannel, checkSshCryptoBinding } = await import("./ssh/connect.js");
   checkSshCryptoBinding();
   const url = parseSshUrl(loc.url);
   const command = `${cfg.remoteCommand ?? "nitro"} serve --stdio --repo ${shellQuote(url.path)}`;

@@ -1,3 +1,4 @@
+import { blake3 } from "@napi-rs/blake-hash";
 import { corrupt, usage } from "../util/errors.js";
 import { ENTRY_BYTES, ID_BYTES, ZERO_ID, type ChunkId, type Recipe, type RecipeSummary } from "./types.js";
 
@@ -74,6 +75,32 @@ export class EntriesBuilder {
     this.buf.copy(next, 0, 0, this.used);
     this.buf = next;
   }
+}
+
+const DIGEST_TAG = Buffer.from("nitro recipe digest v1\0");
+
+/**
+ * The image digest: BLAKE3 over the size and the ordered (chunk id, length) entries. Each id is
+ * the BLAKE3 of its bytes, so this pins every byte of the image while `add` hashes each byte only
+ * once. It names a recipe: the same bytes cut otherwise (another chunker, another sparse layout)
+ * get another digest.
+ */
+export function recipeDigest(size: number, entries: Buffer): string {
+  const head = Buffer.alloc(DIGEST_TAG.length + 8);
+  DIGEST_TAG.copy(head);
+  head.writeBigUInt64LE(BigInt(size), DIGEST_TAG.length);
+  return blake3(Buffer.concat([head, entries])).toString("hex");
+}
+
+/** Whether the entries add up to the size and hash to the recipe's digest. */
+export function digestMatches(r: Recipe): boolean {
+  let total = 0;
+  for (let i = 0, n = entryCount(r); i < n; i++) total += entryLength(r, i);
+  return total === r.size && recipeDigest(r.size, r.entries) === r.digest;
+}
+
+export function verifyRecipe(r: Recipe): void {
+  if (!digestMatches(r)) throw corrupt(`image '${r.name}': its chunk list does not match its digest`);
 }
 
 export function summarize(r: Recipe): RecipeSummary {

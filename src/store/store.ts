@@ -14,7 +14,15 @@ import {
 import { IndexDb, type ChunkLocation, type Counters } from "./index-db.js";
 import { RepoLock } from "./lock.js";
 import { FRAME_HEADER_BYTES, PackReader, parseFrameHeader, type ParsedFrameHeader } from "./pack.js";
-import { decodeRecipe, encodeRecipe, entryCount, entryId, summarize, validateImageName } from "./recipe.js";
+import {
+  decodeRecipe,
+  digestMatches,
+  encodeRecipe,
+  entryCount,
+  entryId,
+  summarize,
+  validateImageName,
+} from "./recipe.js";
 import {
   Codec,
   ENTRY_BYTES,
@@ -278,6 +286,8 @@ export class Store {
       const r = this.getRecipe(s.name);
       const missing = r ? this.missingChunks(r) : 0;
       if (!r) report.errors.push(`image '${s.name}': listed but its recipe is missing`);
+      else if (!digestMatches(r))
+        report.errors.push(`image '${s.name}': its chunk list does not match its digest`);
       else if (missing > 0) report.incomplete.push(s.name);
     }
     return report;

@@ -19,7 +19,7 @@ const MAX_QUEUED_FRAMES = 4;
 interface QueuedFrame {
   chunks: FrameChunk[];
   job: Promise<void>;
-  done?: { codec: Codec; payload: Buffer };
+  done?: { codec: Codec; payload: Buffer; release(): void };
 }
 
 export interface FrameResult {
@@ -171,7 +171,7 @@ export class StoreWriter {
     this.inFrame.clear();
     const entry: QueuedFrame = { chunks, job: Promise.resolve() };
     entry.job = sharedPool.compress(raw, this.store.config.compression.level).then((r) => {
-      entry.done = { codec: r.compressed ? Codec.Zstd : Codec.None, payload: r.payload };
+      entry.done = { codec: r.compressed ? Codec.Zstd : Codec.None, payload: r.payload, release: r.release };
     });
     entry.job.catch(() => undefined); // awaited by drain(); this only avoids an unhandled rejection
     this.queue.push(entry);
@@ -181,6 +181,7 @@ export class StoreWriter {
     while (this.queue[0]?.done) {
       const { chunks, done } = this.queue.shift()!;
       this.writeFrame(done!.codec, chunks, done!.payload);
+      done!.release();
       for (const c of chunks) this.queued.delete(c.id.toString("latin1"));
     }
   }
