@@ -27,6 +27,7 @@ export class LocalSite implements Site {
       let since = 0;
       for await (const frame of frames) {
         const r = writer.addFrame(frame);
+        frame.release?.();
         await writer.drain();
         res.chunks += r.stored;
         res.skipped += r.skipped;

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { Readable, Writable } from "node:stream";
 import { validateImageName } from "../store/recipe.js";
 import type { ChunkId, Frame } from "../store/types.js";
+import { BufferPool } from "../util/buffer-pool.js";
 import { Exit, NitroError } from "../util/errors.js";
 import { Outbox, readMessages } from "../wire/channel.js";
 import { errorCodeOf, protocolError } from "../wire/errors.js";
@@ -126,6 +127,8 @@ class Session {
   private readonly downloads = new Set<Promise<void>>();
   private silenced = false;
   private probeData: Buffer | undefined;
+  /** Frame bodies arrive in pieces and are assembled here; the store gives them back. */
+  private readonly bodies = new BufferPool();
 
   constructor(
     private readonly site: Site,
@@ -139,7 +142,7 @@ class Session {
     let fatal: NitroError | undefined;
     let bug: unknown;
     try {
-      for await (const m of readMessages(input, ACCEPTS.server)) {
+      for await (const m of readMessages(input, ACCEPTS.server, this.bodies)) {
         if (m.type === Msg.BYE) {
           bye = true;
           break;
@@ -231,6 +234,7 @@ class Session {
     if (this.dead.has(m.req)) return;
     if (this.opts.readOnly) return this.refuseWrite(m.req, "frame upload");
     const frame = decodeFrame(m.body);
+    frame.release = m.release;
     let stream = this.puts.get(m.req);
     if (!stream) stream = this.openPut(m.req);
     else if (stream.inputEnded) throw protocolError(`PUT_FRAME after PUT_END on request ${m.req}`);
@@ -310,7 +314,7 @@ class Session {
       if (!(await stream.ready()) || this.out.closed) break;
       checkFrameLimits(frame);
       stream.credit -= frameBodyBytes(frame);
-      if (!this.sendPieces(frameMessage(Msg.FRAME, stream.req, frame))) await this.out.drain();
+      if (!this.sendPieces(frameMessage(Msg.FRAME, stream.req, frame), frame.release)) await this.out.drain();
     }
     this.send(Msg.END, stream.req);
   }
@@ -394,8 +398,10 @@ class Session {
   }
 
   /** After a fatal ERROR nothing more is said: the client stops listening at that ERROR. */
-  private sendPieces(pieces: Buffer[]): boolean {
-    return !this.silenced && this.out.send(pieces);
+  private sendPieces(pieces: Buffer[], written?: () => void): boolean {
+    if (!this.silenced) return this.out.send(pieces, written);
+    written?.();
+    return false;
   }
 
   /** Commits what every open upload received, stops downloads, waits for replies in progress. */

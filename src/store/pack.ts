@@ -101,7 +101,7 @@ export class PackReader {
 
   constructor(private readonly pathOf: (pack: number) => string) {}
 
-  read(pack: number, offset: number, length: number): Buffer {
+  read(pack: number, offset: number, length: number, into?: Buffer): Buffer {
     let fd = this.fds.get(pack);
     if (fd === undefined) {
       try {
@@ -111,7 +111,7 @@ export class PackReader {
       }
       this.fds.set(pack, fd);
     }
-    const buf = Buffer.allocUnsafe(length);
+    const buf = into ?? Buffer.allocUnsafe(length);
     let got = 0;
     while (got < length) {
       const n = readSync(fd, buf, got, length - got, offset + got);

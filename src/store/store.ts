@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { blake3 } from "@napi-rs/blake-hash";
+import { BufferPool } from "../util/buffer-pool.js";
 import { corrupt, exists, notFound } from "../util/errors.js";
 import { FrameCodec } from "./codec.js";
 import {
@@ -66,6 +67,8 @@ export const packPath = (dir: string, id: number) =>
  */
 export class Store {
   private readonly packs: PackReader;
+  /** Frames read for sending: consumers give the buffers back (Frame.release). */
+  private readonly readPool = new BufferPool();
   private readonly frameCache = new Map<string, Buffer>();
   readonly codec: FrameCodec;
 
@@ -153,12 +156,14 @@ export class Store {
       return frame;
     };
     for (const { loc, wanted } of ordered) {
-      const bytes = this.packs.read(loc.pack, loc.frameOffset, loc.frameLength);
+      const { buf, release } = this.readPool.take(loc.frameLength);
+      const bytes = this.packs.read(loc.pack, loc.frameOffset, loc.frameLength, buf);
       const h = parseFrameHeader(bytes, `pack ${loc.pack} at ${loc.frameOffset}`);
       if (wanted.length === h.chunks.length) {
-        yield { codec: h.codec, chunks: h.chunks, payload: bytes.subarray(h.headerLength) };
+        yield { codec: h.codec, chunks: h.chunks, payload: bytes.subarray(h.headerLength), release };
         continue;
       }
+      release();
       const raw = this.frameRaw(loc);
       for (const { id, loc: l } of wanted) {
         partial.chunks.push({ id, length: l.rawLength });

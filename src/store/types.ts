@@ -25,6 +25,11 @@ export interface Frame {
   codec: Codec;
   chunks: FrameChunk[];
   payload: Buffer;
+  /**
+   * Set when the frame's bytes (payload and chunk ids) live in a recycled buffer: a consumer that
+   * is done with them calls it. A consumer that never does only costs the reuse.
+   */
+  release?: () => void;
 }
 
 export type ChunkerKind = "fastcdc" | "fixed";

@@ -1,4 +1,5 @@
 import type { Readable, Writable } from "node:stream";
+import type { BufferPool } from "../util/buffer-pool.js";
 import { MessageReader, type Message } from "./reader.js";
 
 /**
@@ -34,12 +35,26 @@ export class Outbox {
     return this.dead || this.out.writableEnded || this.out.destroyed;
   }
 
-  /** Writes one message; false when the caller should await drain() before writing much more. */
-  send(pieces: Buffer[]): boolean {
-    if (this.closed) return false;
+  /**
+   * Writes one message; false when the caller should await drain() before writing much more.
+   * `written` runs once the stream is done with the pieces (or will never use them).
+   */
+  send(pieces: Buffer[], written?: () => void): boolean {
+    if (this.closed) {
+      written?.();
+      return false;
+    }
     this.out.cork();
     for (let i = 0; i < pieces.length - 1; i++) this.out.write(pieces[i]);
-    this.out.write(pieces[pieces.length - 1], this.flushed);
+    this.out.write(
+      pieces[pieces.length - 1],
+      written
+        ? () => {
+            written();
+            this.flushed();
+          }
+        : this.flushed,
+    );
     process.nextTick(() => this.out.uncork());
     return !this.congested;
   }
@@ -66,8 +81,12 @@ export class Outbox {
 }
 
 /** Messages read from `input`, the peer's HELLO first. Ends at end of input; throws on a bad header. */
-export async function* readMessages(input: Readable, accepts: ReadonlySet<number>): AsyncGenerator<Message> {
-  const reader = new MessageReader(accepts);
+export async function* readMessages(
+  input: Readable,
+  accepts: ReadonlySet<number>,
+  pool?: BufferPool,
+): AsyncGenerator<Message> {
+  const reader = new MessageReader(accepts, pool);
   // Leaving the loop must not destroy `input`: it may be the same Duplex we still answer on.
   for await (const chunk of input.iterator({ destroyOnReturn: false })) {
     reader.push(chunk as Buffer);

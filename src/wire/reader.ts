@@ -1,3 +1,4 @@
+import type { BufferPool } from "../util/buffer-pool.js";
 import { HEADER_BYTES, HELLO_BYTES, MAX_BODY, Msg, msgName } from "./protocol.js";
 import { protocolError } from "./errors.js";
 
@@ -5,13 +6,16 @@ export interface Message {
   type: number;
   req: number;
   body: Buffer;
+  /** Set when the body was assembled in a recycled buffer (see MessageReader's pool). */
+  release?: () => void;
 }
 
 /**
  * Cuts a byte stream into messages. Chunks are kept as received; a body lying inside one chunk is
  * a view of it (no copy), a body spanning chunks is copied once. A header is checked (known type,
  * length within that type's limit) before its body is awaited, so memory stays bounded by the
- * largest allowed message plus one chunk.
+ * largest allowed message plus one chunk. With a pool, bodies that need assembling go into
+ * recycled buffers, which the consumer gives back through `Message.release`.
  */
 export class MessageReader {
   private chunks: Buffer[] = [];
@@ -21,7 +25,10 @@ export class MessageReader {
   private helloSeen = false;
   private pending: { type: number; req: number; length: number } | undefined;
 
-  constructor(private readonly accepts: ReadonlySet<number>) {}
+  constructor(
+    private readonly accepts: ReadonlySet<number>,
+    private readonly pool?: BufferPool,
+  ) {}
 
   get bufferedBytes(): number {
     return this.buffered;
@@ -56,19 +63,24 @@ export class MessageReader {
     const p = this.pending;
     if (this.buffered < p.length) return undefined;
     this.pending = undefined;
+    const head = this.chunks[this.first];
+    if (this.pool && head && head.length - this.offset < p.length) {
+      const { buf, release } = this.pool.take(p.length);
+      return { type: p.type, req: p.req, body: this.take(p.length, buf), release };
+    }
     return { type: p.type, req: p.req, body: this.take(p.length) };
   }
 
-  private take(n: number): Buffer {
+  private take(n: number, into?: Buffer): Buffer {
     if (n === 0) return Buffer.alloc(0);
     this.buffered -= n;
     const head = this.chunks[this.first]!;
-    if (head.length - this.offset >= n) {
+    if (!into && head.length - this.offset >= n) {
       const out = head.subarray(this.offset, this.offset + n);
       this.advance(n);
       return out;
     }
-    const out = Buffer.allocUnsafe(n);
+    const out = into ?? Buffer.allocUnsafe(n);
     let filled = 0;
     while (filled < n) {
       const c = this.chunks[this.first]!;

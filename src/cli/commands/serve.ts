@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { LocalSite } from "../../site/local.js";
 import { serveSite } from "../../site/serve.js";
 import { usage } from "../../util/errors.js";
+import { growPipe } from "../../util/pipes.js";
 import { CliContext, withStore } from "../context.js";
 
 export function register(program: Command): void {
@@ -17,6 +18,8 @@ export function register(program: Command): void {
     .action(async (o: { stdio?: boolean; readOnly?: boolean }, cmd: Command) => {
       if (!o.stdio) throw usage("serve needs --stdio (it is meant to be run by ssh)");
       const ctx = CliContext.of(cmd);
+      growPipe(0);
+      growPipe(1);
       await withStore(ctx, (store) =>
         serveSite(new LocalSite(store.config.site, store, ctx.lockWait), process.stdin, process.stdout, {
           readOnly: o.readOnly ?? false,

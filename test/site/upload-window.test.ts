@@ -1,0 +1,59 @@
+import { blake3 } from "@napi-rs/blake-hash";
+import { PassThrough } from "node:stream";
+import { afterAll, describe, expect, it } from "vitest";
+import { LocalSite } from "../../src/site/local.js";
+import { RemoteSite } from "../../src/site/remote.js";
+import { serveSite } from "../../src/site/serve.js";
+import type { PutProgress } from "../../src/site/site.js";
+import { Codec, ENTRY_BYTES, type Frame } from "../../src/store/types.js";
+import { pseudoRandom, tempDir } from "../helpers/data.js";
+import { newStore } from "../helpers/sites.js";
+
+describe("the upload window by default", () => {
+  const t = tempDir();
+  afterAll(t.cleanup);
+
+  it("stays a few MiB on a short link instead of filling every buffer before a slow store", async () => {
+    const store = newStore(t.dir, "lyon");
+    let taken = 0;
+    class CountingSite extends LocalSite {
+      override putFrames(frames: AsyncIterable<Frame>, onProgress?: (p: PutProgress) => void) {
+        return super.putFrames(
+          (async function* () {
+            for await (const f of frames) {
+              taken++;
+              // A store slower than the link: what the window lets through piles up before it.
+              await new Promise((r) => setTimeout(r, 2));
+              yield f;
+            }
+          })(),
+          onProgress,
+        );
+      }
+    }
+    const up = new PassThrough();
+    const down = new PassThrough();
+    const served = serveSite(new CountingSite("lyon", store), up, down, { readOnly: false });
+    const remote = new RemoteSite("lyon", { input: down, output: up });
+    const FRAME = 256 * 1024;
+    const frameBytes = 3 + ENTRY_BYTES + FRAME;
+    let pulled = 0;
+    let most = 0;
+    const source = (async function* () {
+      for (let i = 0; i < 100; i++) {
+        const data = pseudoRandom(`w${i}`, FRAME);
+        most = Math.max(most, pulled - taken);
+        pulled++;
+        yield { codec: Codec.None, chunks: [{ id: blake3(data), length: FRAME }], payload: data };
+      }
+    })();
+    const r = await remote.putFrames(source);
+    expect(r.chunks).toBe(100);
+    // 25 MiB went through: the old fixed 32 MiB window would have let all of it queue up.
+    expect(most).toBeGreaterThanOrEqual(2);
+    expect(most * frameBytes).toBeLessThanOrEqual(8 * 1024 * 1024);
+    await remote.close();
+    await served;
+    await store.close();
+  });
+});
