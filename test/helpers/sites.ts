@@ -3,7 +3,8 @@ import { chunkerParams } from "../../src/chunk/chunker.js";
 import { addImage } from "../../src/image/ingest.js";
 import { LocalSite } from "../../src/site/local.js";
 import { Store } from "../../src/store/store.js";
-import type { Recipe } from "../../src/store/types.js";
+import type { PutProgress } from "../../src/site/site.js";
+import type { Frame, Recipe } from "../../src/store/types.js";
 import { pseudoRandom, pseudoText, writeSparse } from "./data.js";
 
 export function newStore(dir: string, site: string): Store {
@@ -33,3 +34,27 @@ export async function addTestImage(
 }
 
 export const localSite = (store: Store) => new LocalSite(store.config.site, store);
+
+/** A LocalSite that counts the frames its store has taken, optionally taking each one slowly. */
+export class CountingSite extends LocalSite {
+  taken = 0;
+
+  constructor(
+    name: string,
+    store: Store,
+    private readonly delayMs = 0,
+  ) {
+    super(name, store);
+  }
+
+  override putFrames(frames: AsyncIterable<Frame>, onProgress?: (p: PutProgress) => void) {
+    const counted = async function* (this: CountingSite) {
+      for await (const f of frames) {
+        this.taken++;
+        if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
+        yield f;
+      }
+    };
+    return super.putFrames(counted.call(this), onProgress);
+  }
+}

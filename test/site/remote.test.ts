@@ -15,7 +15,7 @@ import { encodeHello } from "../../src/wire/messages.js";
 import { Limits } from "../../src/wire/protocol.js";
 import { NITRO_BIN } from "../helpers/cli.js";
 import { pseudoRandom, tempDir } from "../helpers/data.js";
-import { addTestImage, newStore } from "../helpers/sites.js";
+import { addTestImage, CountingSite, newStore } from "../helpers/sites.js";
 
 function frameOf(store: Store, seed: string, n: number, size = 30_000): Frame {
   const datas = Array.from({ length: n }, (_, i) => pseudoRandom(`${seed}-${i}`, size));
@@ -96,23 +96,10 @@ function pair(readOnly = false, window?: number, site = new LocalSite("lyon", st
 describe("RemoteSite over serveSite, in process", () => {
   it("puts frames with a small window, reports progress, and skips what is there on a re-run", async () => {
     // Counts the frames the far store has taken, to check the sender's window against.
-    let taken = 0;
-    class CountingSite extends LocalSite {
-      override putFrames(frames: AsyncIterable<Frame>, onProgress?: (p: PutProgress) => void) {
-        return super.putFrames(
-          (async function* () {
-            for await (const f of frames) {
-              taken++;
-              yield f;
-            }
-          })(),
-          onProgress,
-        );
-      }
-    }
+    const counting = new CountingSite("lyon", store);
     const frames = Array.from({ length: 40 }, (_, i) => frameOf(store, `p${i}`, 3));
     const frameBytes = 3 + 3 * ENTRY_BYTES + frames[0]!.payload.length;
-    const { remote, served } = pair(false, 3 * frameBytes, new CountingSite("lyon", store));
+    const { remote, served } = pair(false, 3 * frameBytes, counting);
     await remote.ready();
     expect(remote.readOnly).toBe(false);
     const ids = idsOf(frames);
@@ -122,7 +109,7 @@ describe("RemoteSite over serveSite, in process", () => {
     let most = 0;
     const source = (async function* () {
       for (const f of frames) {
-        most = Math.max(most, pulled - taken);
+        most = Math.max(most, pulled - counting.taken);
         pulled++;
         yield f;
       }

@@ -1,13 +1,11 @@
 import { blake3 } from "@napi-rs/blake-hash";
 import { PassThrough } from "node:stream";
 import { afterAll, describe, expect, it } from "vitest";
-import { LocalSite } from "../../src/site/local.js";
 import { RemoteSite } from "../../src/site/remote.js";
 import { serveSite } from "../../src/site/serve.js";
-import type { PutProgress } from "../../src/site/site.js";
-import { Codec, ENTRY_BYTES, type Frame } from "../../src/store/types.js";
+import { Codec, ENTRY_BYTES } from "../../src/store/types.js";
 import { pseudoRandom, tempDir } from "../helpers/data.js";
-import { newStore } from "../helpers/sites.js";
+import { CountingSite, newStore } from "../helpers/sites.js";
 
 describe("the upload window by default", () => {
   const t = tempDir();
@@ -15,25 +13,11 @@ describe("the upload window by default", () => {
 
   it("stays a few MiB on a short link instead of filling every buffer before a slow store", async () => {
     const store = newStore(t.dir, "lyon");
-    let taken = 0;
-    class CountingSite extends LocalSite {
-      override putFrames(frames: AsyncIterable<Frame>, onProgress?: (p: PutProgress) => void) {
-        return super.putFrames(
-          (async function* () {
-            for await (const f of frames) {
-              taken++;
-              // A store slower than the link: what the window lets through piles up before it.
-              await new Promise((r) => setTimeout(r, 2));
-              yield f;
-            }
-          })(),
-          onProgress,
-        );
-      }
-    }
+    // A store slower than the link: what the window lets through piles up before it.
+    const counting = new CountingSite("lyon", store, 2);
     const up = new PassThrough();
     const down = new PassThrough();
-    const served = serveSite(new CountingSite("lyon", store), up, down, { readOnly: false });
+    const served = serveSite(counting, up, down, { readOnly: false });
     const remote = new RemoteSite("lyon", { input: down, output: up });
     const FRAME = 256 * 1024;
     const frameBytes = 3 + ENTRY_BYTES + FRAME;
@@ -42,7 +26,7 @@ describe("the upload window by default", () => {
     const source = (async function* () {
       for (let i = 0; i < 100; i++) {
         const data = pseudoRandom(`w${i}`, FRAME);
-        most = Math.max(most, pulled - taken);
+        most = Math.max(most, pulled - counting.taken);
         pulled++;
         yield { codec: Codec.None, chunks: [{ id: blake3(data), length: FRAME }], payload: data };
       }
