@@ -1,10 +1,13 @@
 import { randomFillSync } from "node:crypto";
 import type { Store } from "../store/store.js";
+import { sharedVerifier } from "../store/verify-pool.js";
 import type { ChunkId, Frame, Recipe, RecipeSummary } from "../store/types.js";
 import type { ProbeResult, PutProgress, PutResult, Site } from "./site.js";
 
 /** Commit (and report durable progress) after this many received payload bytes. */
 const COMMIT_EVERY = 64 * 1024 * 1024;
+/** Frames being checked on the verifier's thread while earlier ones are written. */
+const VERIFY_AHEAD = 4;
 
 /** A site whose store is in this process: a local directory, or the far end of `nitro serve`. */
 export class LocalSite implements Site {
@@ -23,23 +26,32 @@ export class LocalSite implements Site {
     const res: PutResult = { chunks: 0, rawBytes: 0, wireBytes: 0, skipped: 0 };
     const progress = () =>
       onProgress?.({ chunks: res.chunks + res.skipped, rawBytes: res.rawBytes, wireBytes: res.wireBytes });
-    try {
-      let since = 0;
-      for await (const frame of frames) {
-        const r = writer.addFrame(frame);
-        frame.release?.();
-        await writer.drain();
-        res.chunks += r.stored;
-        res.skipped += r.skipped;
-        res.rawBytes += r.storedBytes;
-        res.wireBytes += frame.payload.length;
-        since += frame.payload.length;
-        if (since >= COMMIT_EVERY) {
-          await writer.commit();
-          since = 0;
-          progress();
-        }
+    let since = 0;
+    const store = async ({ frame, checked }: { frame: Frame; checked?: Promise<void> }) => {
+      if (checked) await checked;
+      const r = writer.addFrame(frame, checked !== undefined);
+      frame.release?.();
+      await writer.drain();
+      res.chunks += r.stored;
+      res.skipped += r.skipped;
+      res.rawBytes += r.storedBytes;
+      res.wireBytes += frame.payload.length;
+      since += frame.payload.length;
+      if (since >= COMMIT_EVERY) {
+        await writer.commit();
+        since = 0;
+        progress();
       }
+    };
+    try {
+      const ahead: { frame: Frame; checked?: Promise<void> }[] = [];
+      for await (const frame of frames) {
+        const checked = sharedVerifier?.verify(frame);
+        checked?.catch(() => undefined); // awaited in order by store()
+        ahead.push({ frame, checked });
+        if (ahead.length > VERIFY_AHEAD) await store(ahead.shift()!);
+      }
+      for (const item of ahead.splice(0)) await store(item);
       await writer.commit();
       progress();
       return res;
