@@ -4,6 +4,7 @@ import { addImage } from "../../image/ingest.js";
 import { SiteRegistry } from "../../site/registry.js";
 import type { Site } from "../../site/site.js";
 import type { Store } from "../../store/store.js";
+import type { Recipe } from "../../store/types.js";
 import { pushImage, type PushResult } from "../../transfer/push.js";
 import { NitroError, usage } from "../../util/errors.js";
 import { formatBytes, formatRate, formatSeconds } from "../../util/units.js";
@@ -50,12 +51,21 @@ export function register(program: Command): void {
       const registry = new SiteRegistry(ctx.repoDir);
       targets.forEach((t) => registry.get(t));
       await withStore(ctx, async (store) => {
-        const recipe = await resolveImage(ctx, store, arg, o.name);
+        // Connecting (SSH, then the far side's start) overlaps with adding the file.
+        const opening = targets.map((name) => openNamedSite(ctx, name, o));
+        opening.forEach((p) => p.catch(() => undefined)); // each is awaited below
+        let recipe: Recipe;
+        try {
+          recipe = await resolveImage(ctx, store, arg, o.name);
+        } catch (err) {
+          await Promise.allSettled(opening.map(async (p) => (await p).close()));
+          throw err;
+        }
         const bars = multiBar(ctx);
         const barOf = new Map<string, ReturnType<typeof bars.bar>>();
         const outcomes = await Promise.allSettled(
-          targets.map(async (name) => {
-            const site: Site = await openNamedSite(ctx, name, o);
+          targets.map(async (_name, i) => {
+            const site: Site = await opening[i]!;
             try {
               return await pushImage(store, recipe, site, {
                 onPlan: (s, bytes) => barOf.set(s, bars.bar(s.padEnd(10), bytes)),
