@@ -4,7 +4,8 @@ import { Exit, NitroError, notFound } from "../util/errors.js";
 import type { ChunkerParams } from "./types.js";
 
 export const REPO_FORMAT = "nitro-repository";
-export const REPO_VERSION = 1;
+/** 2: the image digest is over the recipe's chunk list (version 1 hashed 4 MiB blocks). */
+export const REPO_VERSION = 2;
 
 export interface StoreConfig {
   format: typeof REPO_FORMAT;

@@ -8,7 +8,8 @@
  * replies interleave. Request 0 is the session itself (fatal ERROR, BYE).
  */
 export const MAGIC = Buffer.from("NITROWP\0", "latin1");
-export const PROTOCOL_VERSION = 1;
+/** 2: recipes carry the chunk-list digest of repository version 2. */
+export const PROTOCOL_VERSION = 2;
 export const HELLO_BYTES = MAGIC.length + 4;
 export const HEADER_BYTES = 9;
 

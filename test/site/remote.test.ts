@@ -12,7 +12,7 @@ import { Store } from "../../src/store/store.js";
 import { ENTRY_BYTES, type ChunkId, type Frame, type Recipe } from "../../src/store/types.js";
 import { Exit } from "../../src/util/errors.js";
 import { encodeHello } from "../../src/wire/messages.js";
-import { Limits } from "../../src/wire/protocol.js";
+import { Limits, PROTOCOL_VERSION } from "../../src/wire/protocol.js";
 import { NITRO_BIN } from "../helpers/cli.js";
 import { pseudoRandom, tempDir } from "../helpers/data.js";
 import { addTestImage, CountingSite, newStore } from "../helpers/sites.js";
@@ -265,9 +265,9 @@ describe("RemoteSite over serveSite, in process", () => {
 
     const down2 = new PassThrough();
     const old = new RemoteSite("rome", { input: down2, output: new PassThrough() });
-    down2.write(encodeHello(0, 2));
+    down2.write(encodeHello(0, PROTOCOL_VERSION + 1));
     await expect(old.ready()).rejects.toThrow(
-      /rome: protocol error: protocol version mismatch: this nitro speaks version 1, the site 2/,
+      `rome: protocol error: protocol version mismatch: this nitro speaks version ${PROTOCOL_VERSION}, the site ${PROTOCOL_VERSION + 1}`,
     );
     const down3 = new PassThrough();
     const banner = new RemoteSite("oslo", { input: down3, output: new PassThrough() });

@@ -17,7 +17,7 @@ import {
   encodeU32,
   message,
 } from "../../src/wire/messages.js";
-import { ACCEPTS, FLAG_READ_ONLY, HEADER_BYTES, Msg } from "../../src/wire/protocol.js";
+import { ACCEPTS, FLAG_READ_ONLY, HEADER_BYTES, Msg, PROTOCOL_VERSION } from "../../src/wire/protocol.js";
 import { MessageReader, type Message } from "../../src/wire/reader.js";
 import { recipeHeader, recipeParts } from "../../src/wire/recipes.js";
 import { pseudoRandom, tempDir } from "../helpers/data.js";
@@ -105,7 +105,7 @@ describe("serveSite", () => {
       expect((await c.reply(1)).body.toString()).toBe("x");
       expect(c.got[0]!.type).toBe(Msg.HELLO);
       expect(decodeHello(c.got[0]!.body, "server")).toEqual({
-        version: 1,
+        version: PROTOCOL_VERSION,
         flags: readOnly ? FLAG_READ_ONLY : 0,
       });
       c.send(message(Msg.BYE, 0));
@@ -283,7 +283,7 @@ describe("serveSite", () => {
     await expect(stranger.served).rejects.toThrow(/does not speak the nitro protocol/);
     const future = new RawClient(site, false, encodeHello(0, 99));
     await expect(future.served).rejects.toThrow(
-      /version mismatch: the client speaks version 99, this server 1/,
+      new RegExp(`version mismatch: the client speaks version 99, this server ${PROTOCOL_VERSION}`),
     );
     const e = await future.waitFor((m) => m.type === Msg.ERROR);
     expect(decodeError(e.body).message).toMatch(/install the same nitro release/);
