@@ -1,5 +1,6 @@
 import { createRequire } from "node:module";
-import { Worker } from "node:worker_threads";
+import { BufferPool } from "../util/buffer-pool.js";
+import { WorkerCalls } from "../util/worker-calls.js";
 
 const require = createRequire(import.meta.url);
 
@@ -10,8 +11,7 @@ export interface Compressed {
   release(): void;
 }
 
-// Inline so that it runs the same from dist/ and from the TypeScript sources under test. The
-// compressed bytes go back in the buffer that brought the raw ones (they are shorter), so that in
+// The compressed bytes go back in the buffer that brought the raw ones (they are shorter), so that in
 // steady state no frame allocates memory: fresh pages cost a page fault each, which adds up to a
 // third of the time of an add on a virtual machine.
 const WORKER_SOURCE = `
@@ -29,58 +29,30 @@ parentPort.on("message", (job) => {
 });
 `;
 
-const KEEP_BUFFERS = 8;
-
 /**
  * Compresses frames on a worker thread, in order, so that chunking and hashing on the main
- * thread overlap with zstd. One worker: the second core is not always there, and one zstd
- * stream already keeps a core busy.
+ * thread overlap with zstd. One worker: a second one made a first ingest no faster here (the
+ * main thread and one zstd stream already fill two vCPUs).
  */
 export class CompressPool {
-  private worker: Worker | undefined;
-  private nextId = 0;
-  private readonly free: ArrayBuffer[] = [];
-  private readonly waiting = new Map<
-    number,
-    { resolve: (r: Compressed) => void; reject: (e: Error) => void }
-  >();
-
-  private start(): Worker {
-    const w = new Worker(WORKER_SOURCE, {
-      eval: true,
-      workerData: { binding: require.resolve("zstd-napi/binding") },
-    });
-    w.unref();
-    w.on("message", (m: { id: number; buf: ArrayBuffer; length: number; compressed: boolean }) => {
-      const p = this.waiting.get(m.id);
-      this.waiting.delete(m.id);
-      p?.resolve({
-        compressed: m.compressed,
-        payload: Buffer.from(m.buf, 0, m.length),
-        release: () => {
-          if (this.free.length < KEEP_BUFFERS) this.free.push(m.buf);
-        },
-      });
-    });
-    w.on("error", (err) => {
-      for (const p of this.waiting.values()) p.reject(err);
-      this.waiting.clear();
-      this.worker = undefined;
-    });
-    return w;
-  }
+  private readonly buffers = new BufferPool(4 * 1024 * 1024, 8);
+  private readonly calls = new WorkerCalls<{
+    id: number;
+    buf: ArrayBuffer;
+    length: number;
+    compressed: boolean;
+  }>(WORKER_SOURCE, () => ({ binding: require.resolve("zstd-napi/binding") }));
 
   /** Compresses a copy of `raw` (the caller may reuse its buffer at once). */
-  compress(raw: Uint8Array, level: number): Promise<Compressed> {
-    this.worker ??= this.start();
-    let buf = this.free.pop();
-    if (!buf || buf.byteLength < raw.length) buf = new ArrayBuffer(raw.length);
+  async compress(raw: Uint8Array, level: number): Promise<Compressed> {
+    const buf = this.buffers.memory(raw.length);
     new Uint8Array(buf, 0, raw.length).set(raw);
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject });
-      this.worker!.postMessage({ id, level, buf, length: raw.length }, [buf]);
-    });
+    const m = await this.calls.call({ level, buf, length: raw.length }, [buf]);
+    return {
+      compressed: m.compressed,
+      payload: Buffer.from(m.buf, 0, m.length),
+      release: () => this.buffers.give(m.buf),
+    };
   }
 }
 

@@ -1,13 +1,13 @@
 import { createRequire } from "node:module";
-import { Worker } from "node:worker_threads";
+import { BufferPool } from "../util/buffer-pool.js";
 import { corrupt } from "../util/errors.js";
+import { WorkerCalls } from "../util/worker-calls.js";
 import { Codec, ID_BYTES, type Frame } from "./types.js";
 
 const require = createRequire(import.meta.url);
 
-// Inline so that it runs the same from dist/ and from the TypeScript sources under test. Replies
-// with the index of the first chunk whose bytes do not hash to its id, -2 for a payload that does
-// not decode to the chunks' total length, -1 when all is well; the payload's memory comes back.
+// Replies with the index of the first chunk whose bytes do not hash to its id, -2 for a payload
+// that does not decode to the chunks' total length, -1 when all is well; the memory comes back.
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require("node:worker_threads");
 const { DCtx } = require(workerData.zstd);
@@ -40,54 +40,25 @@ parentPort.on("message", (job) => {
 });
 `;
 
-const KEEP_BUFFERS = 8;
-
 /**
  * Checks received frames (decompress, then BLAKE3 of every chunk against its id) on a worker
  * thread, so that the thread reading them off the wire and writing them to packs never stops for
  * the few milliseconds a frame takes: behind sshd, every stop of the reader stalls the sender.
  */
 export class FrameVerifier {
-  private worker: Worker | undefined;
-  private nextId = 0;
-  private readonly free: ArrayBuffer[] = [];
-  private readonly waiting = new Map<
-    number,
-    { frame: Frame; resolve: () => void; reject: (e: Error) => void }
-  >();
-
-  private start(): Worker {
-    const w = new Worker(WORKER_SOURCE, {
-      eval: true,
-      workerData: {
-        zstd: require.resolve("zstd-napi/binding"),
-        blake3: require.resolve("@napi-rs/blake-hash"),
-      },
-    });
-    w.unref();
-    w.on("message", (m: { id: number; bad: number; buf: ArrayBuffer }) => {
-      const p = this.waiting.get(m.id);
-      this.waiting.delete(m.id);
-      if (this.free.length < KEEP_BUFFERS) this.free.push(m.buf);
-      if (!p) return;
-      if (m.bad === -1) p.resolve();
-      else if (m.bad === -2) p.reject(corrupt("frame does not decompress to the length of its chunks"));
-      else p.reject(corrupt(`chunk ${p.frame.chunks[m.bad]!.id.toString("hex")}: bytes do not match its id`));
-    });
-    w.on("error", (err) => {
-      for (const p of this.waiting.values()) p.reject(err);
-      this.waiting.clear();
-      this.worker = undefined;
-    });
-    return w;
-  }
+  private readonly buffers = new BufferPool(4 * 1024 * 1024, 8);
+  private readonly calls = new WorkerCalls<{ id: number; bad: number; buf: ArrayBuffer }>(
+    WORKER_SOURCE,
+    () => ({
+      zstd: require.resolve("zstd-napi/binding"),
+      blake3: require.resolve("@napi-rs/blake-hash"),
+    }),
+  );
 
   /** Resolves when every chunk of the frame hashes to its id; rejects with CORRUPT otherwise. */
-  verify(frame: Frame): Promise<void> {
-    this.worker ??= this.start();
+  async verify(frame: Frame): Promise<void> {
     const length = frame.payload.length;
-    const i = this.free.findIndex((b) => b.byteLength >= length);
-    const buf = i >= 0 ? this.free.splice(i, 1)[0]! : new ArrayBuffer(Math.max(length, 4 * 1024 * 1024));
+    const buf = this.buffers.memory(length);
     new Uint8Array(buf, 0, length).set(frame.payload);
     const lengths = new Uint32Array(frame.chunks.length);
     const ids = new Uint8Array(frame.chunks.length * ID_BYTES);
@@ -97,11 +68,11 @@ export class FrameVerifier {
       ids.set(c.id, k * ID_BYTES);
       raw += c.length;
     });
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.waiting.set(id, { frame, resolve, reject });
-      this.worker!.postMessage({ id, codec: frame.codec, buf, length, raw, lengths, ids }, [buf]);
-    });
+    const m = await this.calls.call({ codec: frame.codec, buf, length, raw, lengths, ids }, [buf]);
+    this.buffers.give(m.buf);
+    if (m.bad === -2) throw corrupt("frame does not decompress to the length of its chunks");
+    if (m.bad >= 0)
+      throw corrupt(`chunk ${frame.chunks[m.bad]!.id.toString("hex")}: bytes do not match its id`);
   }
 }
 

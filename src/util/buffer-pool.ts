@@ -1,7 +1,8 @@
 /**
  * Recycles the large buffers that carry frames (pack reads on the sending side, message bodies on
- * the receiving side). On the virtual machines nitro is measured on, the first touch of a fresh
- * page costs ~8 µs: a fresh buffer per 2 MiB frame costs more than sending it.
+ * the receiving side, frames going to and from worker threads). On the virtual machines nitro is
+ * measured on, the first touch of a fresh page costs ~8 µs: a fresh buffer per 2 MiB frame costs
+ * more than sending it.
  */
 export class BufferPool {
   private readonly free: ArrayBuffer[] = [];
@@ -12,20 +13,30 @@ export class BufferPool {
     private readonly keep = 16,
   ) {}
 
+  /** Memory for at least `n` bytes: a recycled slot when `n` fits one, else fresh memory. */
+  memory(n: number): ArrayBuffer {
+    if (n > this.slot) return new ArrayBuffer(n);
+    return this.free.pop() ?? new ArrayBuffer(this.slot);
+  }
+
+  /** Takes memory back (a slot given out by memory(), possibly after a trip to a worker). */
+  give(ab: ArrayBuffer): void {
+    if (ab.byteLength === this.slot && this.free.length < this.keep) this.free.push(ab);
+  }
+
   /**
-   * `n` bytes of a recycled buffer when they fit a slot, of a fresh one otherwise. Call
-   * `release` once nothing refers to the bytes any more (and never after that).
+   * `n` bytes of recycled memory when they fit a slot. Call `release` once nothing refers to the
+   * bytes any more (and never after that).
    */
   take(n: number): { buf: Buffer; release: () => void } {
-    if (n > this.slot) return { buf: Buffer.allocUnsafe(n), release: () => {} };
-    const ab = this.free.pop() ?? new ArrayBuffer(this.slot);
+    const ab = this.memory(n);
     let released = false;
     return {
       buf: Buffer.from(ab, 0, n),
       release: () => {
         if (released) return;
         released = true;
-        if (this.free.length < this.keep) this.free.push(ab);
+        this.give(ab);
       },
     };
   }
