@@ -26,6 +26,7 @@ import {
   recipeHeader,
   recipeParts,
 } from "../wire/recipes.js";
+import { Wakeup } from "../util/wakeup.js";
 import type { ProbeResult, PutProgress, PutResult, Site } from "./site.js";
 
 export interface RemoteSiteOptions {
@@ -144,13 +145,7 @@ export class RemoteSite implements Site {
     let minRtt = Infinity;
     let error: NitroError | undefined;
     let result: PutResult | undefined;
-    let wake: (() => void) | undefined;
-    const poke = () => {
-      const w = wake;
-      wake = undefined;
-      w?.();
-    };
-    const waitEvent = () => new Promise<void>((r) => (wake = r));
+    const changed = new Wakeup();
     const window = () => {
       if (this.opts.window !== undefined) return this.opts.window;
       const seconds = (performance.now() - firstSend) / 1000;
@@ -175,11 +170,11 @@ export class RemoteSite implements Site {
           error = this.errorFrom(m.body);
           this.pending.delete(req);
         } else throw unexpected(m);
-        poke();
+        changed.notify();
       },
       onError: (err) => {
         error ??= err;
-        poke();
+        changed.notify();
       },
     });
     let sourceError: { error: unknown } | undefined;
@@ -189,7 +184,7 @@ export class RemoteSite implements Site {
         checkFrameLimits(frame);
         const size = frameBodyBytes(frame);
         while (!error && sentBytes > takenBytes && sentBytes - takenBytes + size > window())
-          await waitEvent();
+          await changed.wait();
         if (error) break;
         if (sizes.length === 0) firstSend = performance.now();
         sizes.push(size);
@@ -203,7 +198,7 @@ export class RemoteSite implements Site {
     }
     // Also after a failing source: the server commits what it received, so a re-run skips it.
     if (!error) this.out.send(message(Msg.PUT_END, req));
-    while (!error && !result) await waitEvent();
+    while (!error && !result) await changed.wait();
     this.pending.delete(req);
     if (sourceError) throw sourceError.error;
     if (error) throw error;
@@ -232,12 +227,7 @@ export class RemoteSite implements Site {
     const queue: { frame: Frame; size: number }[] = [];
     let ended = false;
     let error: NitroError | undefined;
-    let wake: (() => void) | undefined;
-    const poke = () => {
-      const w = wake;
-      wake = undefined;
-      w?.();
-    };
+    const changed = new Wakeup();
     const req = this.register({
       onMessage: (m) => {
         if (m.type === Msg.FRAME) queue.push({ frame: decodeFrame(m.body), size: m.body.length });
@@ -245,11 +235,11 @@ export class RemoteSite implements Site {
         else if (m.type === Msg.ERROR) error = this.errorFrom(m.body);
         else throw unexpected(m);
         if (ended || error) this.pending.delete(req);
-        poke();
+        changed.notify();
       },
       onError: (err) => {
         error ??= err;
-        poke();
+        changed.notify();
       },
     });
     this.out.send(message(Msg.GET_FRAMES, req, encodeGet(this.getWindow, ids)));
@@ -270,7 +260,7 @@ export class RemoteSite implements Site {
         }
         if (error) throw error;
         if (ended) return;
-        await new Promise<void>((r) => (wake = r));
+        await changed.wait();
       }
     } finally {
       if (!ended && !error && this.pending.has(req)) {

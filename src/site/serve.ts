@@ -30,6 +30,7 @@ import {
   recipeParts,
 } from "../wire/recipes.js";
 import type { Message } from "../wire/reader.js";
+import { Wakeup } from "../util/wakeup.js";
 import type { Site } from "./site.js";
 
 export interface ServeOptions {
@@ -88,7 +89,7 @@ class PutStream {
 
 class GetStream {
   cancelled = false;
-  private wake: (() => void) | undefined;
+  private readonly changed = new Wakeup();
 
   constructor(
     readonly req: number,
@@ -97,24 +98,18 @@ class GetStream {
 
   grant(bytes: number): void {
     this.credit += bytes;
-    this.poke();
+    this.changed.notify();
   }
 
   cancel(): void {
     this.cancelled = true;
-    this.poke();
+    this.changed.notify();
   }
 
   /** Waits until the server may send (credit left) or the stream is cancelled. */
   async ready(): Promise<boolean> {
-    while (this.credit <= 0 && !this.cancelled) await new Promise<void>((r) => (this.wake = r));
+    while (this.credit <= 0 && !this.cancelled) await this.changed.wait();
     return !this.cancelled;
-  }
-
-  private poke(): void {
-    const w = this.wake;
-    this.wake = undefined;
-    w?.();
   }
 }
 

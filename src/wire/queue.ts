@@ -1,3 +1,4 @@
+import { Wakeup } from "../util/wakeup.js";
 /**
  * A FIFO that one producer fills and one consumer drains as an async iterable. It counts the bytes
  * it holds so the producer can wait for room (backpressure), and reports each item taken.
@@ -8,7 +9,7 @@ export class ByteQueue<T> implements AsyncIterable<T> {
   private held = 0;
   private ended = false;
   private failure: { error: unknown } | undefined;
-  private wakeConsumer: (() => void) | undefined;
+  private readonly consumer = new Wakeup();
   private roomWaiters: { limit: number; resolve: () => void }[] = [];
 
   constructor(private readonly onTake?: (value: T, size: number) => void) {}
@@ -69,7 +70,7 @@ export class ByteQueue<T> implements AsyncIterable<T> {
         return { value: item.value, done: false };
       }
       if (this.ended) return { value: undefined, done: true };
-      await new Promise<void>((resolve) => (this.wakeConsumer = resolve));
+      await this.consumer.wait();
     }
   }
 
@@ -91,9 +92,7 @@ export class ByteQueue<T> implements AsyncIterable<T> {
   }
 
   private wake(): void {
-    const w = this.wakeConsumer;
-    this.wakeConsumer = undefined;
-    w?.();
+    this.consumer.notify();
     if (this.ended) this.releaseRoom();
   }
 
