@@ -34,6 +34,11 @@ export interface SshdInstance {
   authorizedKeysPath: string;
   /** `ssh://user@127.0.0.1:PORT<path>` */
   url(path: string): string;
+  /**
+   * ssh2 options that reach this sshd directly (no ssh_config, no agent): its client key, its
+   * known_hosts, the command `echo ok`, each overridable.
+   */
+  channel(extra?: Partial<SshChannelOptions>): SshChannelOptions;
   /** Adds a public key line, optionally with options (`command="...",restrict`). */
   authorize(publicKey: string, options?: string): Promise<void>;
   /** Generates a new ed25519 key pair in the instance dir (not authorized); returns the private key path. */
@@ -174,6 +179,17 @@ export async function startSshd(opts: SshdOptions = {}): Promise<SshdInstance> {
     alias,
     authorizedKeysPath,
     url: (path) => `ssh://${user}@127.0.0.1:${port}${path}`,
+    channel: (extra = {}) => ({
+      host: "127.0.0.1",
+      port,
+      user,
+      command: "echo ok",
+      identityFiles: [clientKeyPath],
+      knownHostsPath,
+      configPath: "/dev/null",
+      agent: false,
+      ...extra,
+    }),
     authorize: (publicKey, options) =>
       appendFile(authorizedKeysPath, `${options ? `${options} ` : ""}${publicKey.trim()}\n`),
     newClientKey: async (name) => {

@@ -3,7 +3,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openSshChannel, type SshChannelOptions } from "../../../src/site/ssh/connect.js";
+import { openSshChannel } from "../../../src/site/ssh/connect.js";
 import { Exit } from "../../../src/util/errors.js";
 import { execOutput, startSshd, type SshdInstance } from "../../helpers/sshd.js";
 
@@ -16,21 +16,10 @@ afterAll(async () => {
   await sshd?.destroy();
 });
 
-const opts = (extra: Partial<SshChannelOptions>): SshChannelOptions => ({
-  host: "127.0.0.1",
-  port: sshd.port,
-  user: sshd.user,
-  command: "echo ok",
-  configPath: "/dev/null",
-  knownHostsPath: sshd.knownHostsPath,
-  agent: false,
-  ...extra,
-});
-
 describe("SSH authentication against a real sshd", () => {
   it("refuses a key that is not in authorized_keys with REMOTE and a clear line", async () => {
     const wrong = await sshd.newClientKey("wrong_key");
-    const err = await openSshChannel(opts({ identityFiles: [wrong] })).catch((e: unknown) => e);
+    const err = await openSshChannel(sshd.channel({ identityFiles: [wrong] })).catch((e: unknown) => e);
     expect(err).toMatchObject({ exitCode: Exit.REMOTE });
     expect((err as Error).message).toContain(
       `permission denied (publickey) for ${sshd.user}@127.0.0.1:${sshd.port}`,
@@ -40,12 +29,12 @@ describe("SSH authentication against a real sshd", () => {
 
   it("tries the next identity after a refused one", async () => {
     const wrong = await sshd.newClientKey("wrong_key2");
-    expect(await execOutput(opts({ identityFiles: [wrong, sshd.clientKeyPath] }))).toBe("ok\n");
+    expect(await execOutput(sshd.channel({ identityFiles: [wrong, sshd.clientKeyPath] }))).toBe("ok\n");
   });
 
   it("fails on a missing -i file instead of silently skipping it", async () => {
     const missing = join(sshd.dir, "no_such_key");
-    await expect(openSshChannel(opts({ identityFiles: [missing] }))).rejects.toMatchObject({
+    await expect(openSshChannel(sshd.channel({ identityFiles: [missing] }))).rejects.toMatchObject({
       exitCode: Exit.NOT_FOUND,
     });
   });
@@ -55,7 +44,7 @@ describe("SSH authentication against a real sshd", () => {
     await run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "correct horse", "-f", key]);
     await sshd.authorize(await readFile(`${key}.pub`, "utf8"));
 
-    const err = await openSshChannel(opts({ identityFiles: [key] })).catch((e: unknown) => e);
+    const err = await openSshChannel(sshd.channel({ identityFiles: [key] })).catch((e: unknown) => e);
     expect(err).toMatchObject({ exitCode: Exit.REMOTE });
     expect((err as Error).message).toMatch(/passphrase-protected/);
 
@@ -75,14 +64,14 @@ describe("SSH authentication against a real sshd", () => {
       await run("ssh-add", [key], {
         env: { SSH_AUTH_SOCK: sock, SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: "force", DISPLAY: ":0" },
       });
-      expect(await execOutput(opts({ agent: sock, identityFiles: [key] }))).toBe("ok\n");
+      expect(await execOutput(sshd.channel({ agent: sock, identityFiles: [key] }))).toBe("ok\n");
     } finally {
       agent.kill();
     }
   });
 
   it("reports a closed port as connection refused", async () => {
-    const err = await openSshChannel(opts({ port: 1, identityFiles: [sshd.clientKeyPath] })).catch(
+    const err = await openSshChannel(sshd.channel({ port: 1, identityFiles: [sshd.clientKeyPath] })).catch(
       (e: unknown) => e,
     );
     expect(err).toMatchObject({ exitCode: Exit.REMOTE });

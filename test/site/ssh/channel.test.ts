@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openSshChannel, type SshChannelOptions } from "../../../src/site/ssh/connect.js";
+import { openSshChannel } from "../../../src/site/ssh/connect.js";
 import { startSshd, type SshdInstance } from "../../helpers/sshd.js";
 
 let sshd: SshdInstance;
@@ -11,20 +11,9 @@ afterAll(async () => {
   await sshd?.destroy();
 });
 
-const opts = (command: string): SshChannelOptions => ({
-  host: "127.0.0.1",
-  port: sshd.port,
-  user: sshd.user,
-  command,
-  identityFiles: [sshd.clientKeyPath],
-  knownHostsPath: sshd.knownHostsPath,
-  configPath: "/dev/null",
-  agent: false,
-});
-
 describe("openSshChannel", () => {
   it("round-trips 10 MiB through a remote cat byte for byte", async () => {
-    const ch = await openSshChannel(opts("cat"));
+    const ch = await openSshChannel(sshd.channel({ command: "cat" }));
     const data = randomBytes(10 * 1024 * 1024);
     const received: Buffer[] = [];
     const done = new Promise<void>((resolve, reject) => {
@@ -48,7 +37,7 @@ describe("openSshChannel", () => {
   });
 
   it("reports the remote exit status and stderr", async () => {
-    const ch = await openSshChannel(opts("echo oops >&2; exit 3"));
+    const ch = await openSshChannel(sshd.channel({ command: "echo oops >&2; exit 3" }));
     let err = "";
     ch.stderr.on("data", (b: Buffer) => (err += b.toString()));
     ch.stream.resume();
@@ -58,7 +47,7 @@ describe("openSshChannel", () => {
   });
 
   it("errors the stream and resolves exit without a status when the session is killed", async () => {
-    const ch = await openSshChannel(opts("cat"));
+    const ch = await openSshChannel(sshd.channel({ command: "cat" }));
     const failed = new Promise<Error | undefined>((resolve) => {
       ch.stream.on("error", resolve);
       ch.stream.on("close", () => resolve(undefined));
@@ -73,7 +62,7 @@ describe("openSshChannel", () => {
   });
 
   it("negotiates aes128-gcm@openssh.com", async () => {
-    const ch = await openSshChannel(opts("true"));
+    const ch = await openSshChannel(sshd.channel({ command: "true" }));
     ch.stream.resume();
     await ch.exit;
     expect(ch.cipher).toBe("aes128-gcm@openssh.com");

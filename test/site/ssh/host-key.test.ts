@@ -16,17 +16,8 @@ afterAll(async () => {
   await sshd?.destroy();
 });
 
-const direct = (knownHostsPath: string, extra: Partial<SshChannelOptions> = {}): SshChannelOptions => ({
-  host: "127.0.0.1",
-  port: sshd.port,
-  user: sshd.user,
-  command: "echo ok",
-  identityFiles: [sshd.clientKeyPath],
-  configPath: "/dev/null",
-  agent: false,
-  knownHostsPath,
-  ...extra,
-});
+const direct = (knownHostsPath: string, extra: Partial<SshChannelOptions> = {}): SshChannelOptions =>
+  sshd.channel({ knownHostsPath, ...extra });
 
 describe("host key verification against a real sshd", () => {
   it("accepts the known key, through the ssh_config alias and its UserKnownHostsFile", async () => {
