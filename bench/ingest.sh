@@ -22,7 +22,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=lib.sh
 source "$HERE/lib.sh"
 
-ALL_TOOLS="cat b3sum zstd nitro-cdc nitro-fixed nitro-readd casync restic borg borg-fixed borg-fixed-sparse borg-lz4"
+ALL_TOOLS="cat b3sum zstd nitro-cdc nitro-cdc-l3 nitro-fixed nitro-readd casync restic borg borg-fixed borg-fixed-sparse borg-lz4"
 TOOLS=${BENCH_TOOLS:-$ALL_TOOLS}
 FORMATS=${BENCH_FORMATS:-raw qcow2}
 OUT=${BENCH_OUT:-/tmp/nitro-bench-ingest}
@@ -73,10 +73,10 @@ row_zstd() {
   for f in "$@"; do run_timed "$LOG" zstd -3 -T1 -q -f "$f" -o "$d/$(stem "$f").zst" || return; done
   STORED=$(dir_usage "$d")
 }
-row_nitro() {
-  local chunker=$1 d=$OUT/store-nitro-$1 f
-  shift
-  nitro --repo "$d" init --chunker "$chunker" >>"$LOG" 2>&1 || {
+row_nitro() { # CHUNKER LEVEL IMAGE...
+  local chunker=$1 level=$2 d=$OUT/store-nitro-$1-$2 f
+  shift 2
+  nitro --repo "$d" init --chunker "$chunker" --level "$level" >>"$LOG" 2>&1 || {
     ROW_OK=0
     echo "! nitro init failed" >>"$LOG"
     return
@@ -84,7 +84,7 @@ row_nitro() {
   row_begin # repository creation is not part of the ingest
   for f in "$@"; do run_timed "$LOG" node "$NITRO_JS" --repo "$d" add "$f" || return; done
   STORED=$(dir_usage "$d")
-  AFTER=(nitro_after "$d" "$chunker" "$1") # untimed: stats and the optional export check
+  AFTER=(nitro_after "$d" "$chunker-$level" "$1") # untimed: stats and the optional export check
 }
 nitro_after() {
   local d=$1 chunker=$2 first=$3
@@ -99,7 +99,9 @@ nitro_after() {
     rm -f "$OUT/verify.out"
   fi
 }
-row_nitro-cdc() { row_nitro fastcdc "$@"; }
+row_nitro-cdc() { row_nitro fastcdc 1 "$@"; }
+# The default level is 1: this row shows what level 3 would cost in time and save in bytes.
+row_nitro-cdc-l3() { row_nitro fastcdc 3 "$@"; }
 # The pure chunk+hash+index path, on one core: the images go in once untimed, then again under new
 # names; every chunk is then known, so nothing is compressed or written but the recipes.
 row_nitro-readd() {
@@ -111,7 +113,7 @@ row_nitro-readd() {
   for f in "$@"; do run_timed "$LOG" node "$NITRO_JS" --repo "$d" add "$f" --name "$(stem "$f")-again" || return; done
   STORED=-
 }
-row_nitro-fixed() { row_nitro fixed "$@"; }
+row_nitro-fixed() { row_nitro fixed 1 "$@"; }
 row_casync() {
   local d=$OUT/store-casync f
   mkdir -p "$d"
@@ -163,8 +165,9 @@ config_of() {
     cat) echo "cat > /dev/null (read ceiling)" ;;
     b3sum) echo "b3sum, $(nproc) threads, mmap" ;;
     zstd) echo "zstd -3 -T1, whole files" ;;
-    nitro-cdc) echo "init --chunker fastcdc; add" ;;
-    nitro-fixed) echo "init --chunker fixed; add" ;;
+    nitro-cdc) echo "init --chunker fastcdc (zstd 1); add" ;;
+    nitro-cdc-l3) echo "init --chunker fastcdc --level 3; add" ;;
+    nitro-fixed) echo "init --chunker fixed (zstd 1); add" ;;
     nitro-readd) echo "add again: chunk+hash+index only" ;;
     casync) echo "make, defaults (64K avg)" ;;
     restic) echo "backup, $(restic version 2>/dev/null | awk '{print $2}'), repo v2 auto-compress" ;;
