@@ -43,11 +43,23 @@ export class CompressPool {
     compressed: boolean;
   }>(WORKER_SOURCE, () => ({ binding: require.resolve("zstd-napi/binding") }));
 
-  /** Compresses a copy of `raw` (the caller may reuse its buffer at once). */
-  async compress(raw: Uint8Array, level: number): Promise<Compressed> {
-    const buf = this.buffers.memory(raw.length);
-    new Uint8Array(buf, 0, raw.length).set(raw);
-    const m = await this.calls.call({ level, buf, length: raw.length }, [buf]);
+  warm(): void {
+    this.calls.warm();
+  }
+
+  /** Memory to fill with a frame's raw bytes, then hand to compress(). */
+  frameMemory(n: number): Buffer {
+    const ab = this.buffers.memory(n);
+    return Buffer.from(ab, 0, ab.byteLength);
+  }
+
+  /**
+   * Compresses the first `length` bytes of `frame`, which must come from frameMemory(): its memory
+   * moves to the worker without a copy, and the caller must not touch it afterwards.
+   */
+  async compress(frame: Buffer, length: number, level: number): Promise<Compressed> {
+    const buf = frame.buffer as ArrayBuffer;
+    const m = await this.calls.call({ level, buf, length }, [buf]);
     return {
       compressed: m.compressed,
       payload: Buffer.from(m.buf, 0, m.length),

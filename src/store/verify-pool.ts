@@ -55,6 +55,10 @@ export class FrameVerifier {
     }),
   );
 
+  warm(): void {
+    this.calls.warm();
+  }
+
   /** Resolves when every chunk of the frame hashes to its id; rejects with CORRUPT otherwise. */
   async verify(frame: Frame): Promise<void> {
     const length = frame.payload.length;

@@ -52,7 +52,17 @@ export class StoreWriter {
     private readonly lock: RepoLock,
     private nextPack: number,
   ) {
-    this.frameBuf = Buffer.allocUnsafe(FRAME_TARGET + store.config.chunker.max);
+    if (this.compressing()) sharedPool!.warm();
+    this.frameBuf = this.frameMemory(FRAME_TARGET + store.config.chunker.max);
+  }
+
+  /** With the worker, frames are filled in its pool's memory and handed over without a copy. */
+  private frameMemory(n: number): Buffer {
+    return this.compressing() ? sharedPool!.frameMemory(n) : Buffer.allocUnsafe(n);
+  }
+
+  private compressing(): boolean {
+    return sharedPool !== undefined && this.store.codec.codec === Codec.Zstd;
   }
 
   has(id: ChunkId): boolean {
@@ -64,7 +74,7 @@ export class StoreWriter {
   addChunk(id: ChunkId, data: Uint8Array): boolean {
     if (this.has(id)) return false;
     if (this.frameFill + data.length > this.frameBuf.length) this.flushFrame();
-    if (data.length > this.frameBuf.length) this.frameBuf = Buffer.allocUnsafe(data.length);
+    if (data.length > this.frameBuf.length) this.frameBuf = this.frameMemory(data.length);
     this.frameBuf.set(data, this.frameFill);
     this.frameFill += data.length;
     this.frameChunks.push({ id: Buffer.from(id), length: data.length });
@@ -167,21 +177,22 @@ export class StoreWriter {
 
   private flushFrame(): void {
     if (this.frameChunks.length === 0) return;
-    const raw = this.frameBuf.subarray(0, this.frameFill);
+    const length = this.frameFill;
     const chunks = this.frameChunks;
     this.frameChunks = [];
     this.frameFill = 0;
-    const codec = this.store.codec;
-    if (!sharedPool || codec.codec !== Codec.Zstd) {
-      const { codec: c, payload } = codec.encode(raw);
-      this.writeFrame(c, chunks, payload);
+    if (!this.compressing()) {
+      const { codec, payload } = this.store.codec.encode(this.frameBuf.subarray(0, length));
+      this.writeFrame(codec, chunks, payload);
       this.inFrame.clear();
       return;
     }
     for (const key of this.inFrame) this.queued.add(key);
     this.inFrame.clear();
+    const frame = this.frameBuf;
+    this.frameBuf = this.frameMemory(FRAME_TARGET + this.store.config.chunker.max);
     const entry: QueuedFrame = { chunks, job: Promise.resolve() };
-    entry.job = sharedPool.compress(raw, this.store.config.compression.level).then((r) => {
+    entry.job = sharedPool!.compress(frame, length, this.store.config.compression.level).then((r) => {
       entry.done = { codec: r.compressed ? Codec.Zstd : Codec.None, payload: r.payload, release: r.release };
     });
     entry.job.catch(() => undefined); // awaited by drain(); this only avoids an unhandled rejection

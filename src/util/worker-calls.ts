@@ -16,6 +16,11 @@ export class WorkerCalls<Reply extends { id: number }> {
     private readonly workerData: () => unknown,
   ) {}
 
+  /** Starts the worker ahead of the first call, so that its start-up overlaps other work. */
+  warm(): void {
+    this.worker ??= this.start();
+  }
+
   call(job: object, transfer: TransferListItem[]): Promise<Reply> {
     const worker = (this.worker ??= this.start());
     const id = this.nextId++;

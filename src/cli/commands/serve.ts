@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { LocalSite } from "../../site/local.js";
 import { serveSite } from "../../site/serve.js";
+import { sharedVerifier } from "../../store/verify-pool.js";
 import { usage } from "../../util/errors.js";
 import { growPipe } from "../../util/pipes.js";
 import { CliContext, withStore } from "../context.js";
@@ -20,6 +21,8 @@ export function register(program: Command): void {
       const ctx = CliContext.of(cmd);
       growPipe(0);
       growPipe(1);
+      // The frame checker's thread starts while the store opens, not when the first frame waits.
+      if (!o.readOnly) sharedVerifier?.warm();
       await withStore(ctx, (store) =>
         serveSite(new LocalSite(store.config.site, store, ctx.lockWait), process.stdin, process.stdout, {
           readOnly: o.readOnly ?? false,
