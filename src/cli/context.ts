@@ -1,7 +1,7 @@
 import { homedir } from "node:os";
 import { resolve } from "node:path";
 import type { Command } from "commander";
-import { Store } from "../store/store.js";
+import type { Store } from "../store/store.js";
 
 export interface GlobalOptions {
   repo?: string;
@@ -32,10 +32,6 @@ export class CliContext {
     return new CliContext(cmd.optsWithGlobals<GlobalOptions>());
   }
 
-  openStore(): Store {
-    return Store.open(this.repoDir);
-  }
-
   /** The result of a command: JSON on stdout with --json, else the human text (unless --quiet). */
   emit(result: unknown, human: () => string): void {
     if (this.json) process.stdout.write(JSON.stringify(result, null, 2) + "\n");
@@ -51,9 +47,14 @@ export class CliContext {
   }
 }
 
-/** Runs fn with an open store and closes it whatever happens. */
+/**
+ * Runs fn with an open store and closes it whatever happens. The store's modules (LMDB among
+ * them) load here rather than at start-up, so that a command can first start what waits on the
+ * network (push connects to its sites before this).
+ */
 export async function withStore<T>(ctx: CliContext, fn: (store: Store) => Promise<T> | T): Promise<T> {
-  const store = ctx.openStore();
+  const { Store } = await import("../store/store.js");
+  const store = Store.open(ctx.repoDir);
   try {
     return await fn(store);
   } finally {

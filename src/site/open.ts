@@ -1,4 +1,3 @@
-import { Store } from "../store/store.js";
 import { LocalSite } from "./local.js";
 import { parseSiteUrl, type SiteConfig } from "./registry.js";
 import { RemoteSite } from "./remote.js";
@@ -18,6 +17,7 @@ export interface OpenSiteOptions {
 export async function openSite(cfg: SiteConfig, opts: OpenSiteOptions = {}): Promise<Site> {
   const loc = parseSiteUrl(cfg.url);
   if (loc.kind === "local") {
+    const { Store } = await import("../store/store.js");
     const site = new LocalSite(cfg.name, Store.open(loc.path), opts.lockWait);
     return cfg.simulateRate ? new ThrottledSite(site, cfg.simulateRate) : site;
   }

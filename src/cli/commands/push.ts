@@ -4,7 +4,6 @@ import { addImage } from "../../image/ingest.js";
 import { SiteRegistry } from "../../site/registry.js";
 import type { Site } from "../../site/site.js";
 import type { Store } from "../../store/store.js";
-import type { Recipe } from "../../store/types.js";
 import { pushImage, type PushResult } from "../../transfer/push.js";
 import { NitroError, usage } from "../../util/errors.js";
 import { formatBytes, formatRate, formatSeconds } from "../../util/units.js";
@@ -50,59 +49,63 @@ export function register(program: Command): void {
       const targets = siteList(o.to);
       const registry = new SiteRegistry(ctx.repoDir);
       targets.forEach((t) => registry.get(t));
-      await withStore(ctx, async (store) => {
-        // Connecting (SSH, then the far side's start) overlaps with adding the file.
-        const opening = targets.map((name) => openNamedSite(ctx, name, o));
-        opening.forEach((p) => p.catch(() => undefined)); // each is awaited below
-        let recipe: Recipe;
-        try {
-          recipe = await resolveImage(ctx, store, arg, o.name);
-        } catch (err) {
-          await Promise.allSettled(opening.map(async (p) => (await p).close()));
-          throw err;
-        }
-        const bars = multiBar(ctx);
-        const barOf = new Map<string, ReturnType<typeof bars.bar>>();
-        const outcomes = await Promise.allSettled(
-          targets.map(async (_name, i) => {
-            const site: Site = await opening[i]!;
-            try {
-              return await pushImage(store, recipe, site, {
-                onPlan: (s, bytes) => barOf.set(s, bars.bar(s.padEnd(10), bytes)),
-                onProgress: (s, p) => barOf.get(s)?.update(p.rawBytes),
-              });
-            } finally {
-              await site.close();
-            }
-          }),
-        );
-        bars.stop();
-        const results = outcomes.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
-        const failures = outcomes.flatMap((r, i) =>
-          r.status === "rejected" ? [{ site: targets[i]!, error: r.reason as Error }] : [],
-        );
-        const announced = o.announce ? await announce(ctx, registry, targets, recipe, o) : [];
-        const first = failures[0]?.error;
-        const error = first && (first instanceof NitroError ? first : new NitroError(1, first.message));
-        // One JSON document on stdout, even when some targets failed: it carries the error too.
-        ctx.emit(
-          {
-            image: recipe.name,
-            results,
-            failures: failures.map((f) => ({ site: f.site, error: f.error.message })),
-            announced,
-            ...(error ? { error: error.message, exitCode: error.exitCode } : {}),
-          },
-          () =>
-            [...results.map(describe), ...failures.map((f) => `${f.site}: FAILED: ${f.error.message}`)].join(
-              "\n",
-            ),
-        );
-        if (error) {
-          process.stderr.write(`nitro: ${error.message}\n`);
-          process.exitCode = error.exitCode;
-        }
-      });
+      // Connecting (SSH, then the far side's start) goes first: it overlaps with loading and
+      // opening the local store, and with adding the file.
+      const opening = targets.map((name) => openNamedSite(ctx, name, o));
+      opening.forEach((p) => p.catch(() => undefined)); // each is awaited below
+      const closeAll = () => Promise.allSettled(opening.map(async (p) => (await p).close()));
+      let pushing = false;
+      try {
+        await withStore(ctx, async (store) => {
+          const recipe = await resolveImage(ctx, store, arg, o.name);
+          pushing = true; // from here on, each push closes its site
+          const bars = multiBar(ctx);
+          const barOf = new Map<string, ReturnType<typeof bars.bar>>();
+          const outcomes = await Promise.allSettled(
+            targets.map(async (_name, i) => {
+              const site: Site = await opening[i]!;
+              try {
+                return await pushImage(store, recipe, site, {
+                  onPlan: (s, bytes) => barOf.set(s, bars.bar(s.padEnd(10), bytes)),
+                  onProgress: (s, p) => barOf.get(s)?.update(p.rawBytes),
+                });
+              } finally {
+                await site.close();
+              }
+            }),
+          );
+          bars.stop();
+          const results = outcomes.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+          const failures = outcomes.flatMap((r, i) =>
+            r.status === "rejected" ? [{ site: targets[i]!, error: r.reason as Error }] : [],
+          );
+          const announced = o.announce ? await announce(ctx, registry, targets, recipe, o) : [];
+          const first = failures[0]?.error;
+          const error = first && (first instanceof NitroError ? first : new NitroError(1, first.message));
+          // One JSON document on stdout, even when some targets failed: it carries the error too.
+          ctx.emit(
+            {
+              image: recipe.name,
+              results,
+              failures: failures.map((f) => ({ site: f.site, error: f.error.message })),
+              announced,
+              ...(error ? { error: error.message, exitCode: error.exitCode } : {}),
+            },
+            () =>
+              [
+                ...results.map(describe),
+                ...failures.map((f) => `${f.site}: FAILED: ${f.error.message}`),
+              ].join("\n"),
+          );
+          if (error) {
+            process.stderr.write(`nitro: ${error.message}\n`);
+            process.exitCode = error.exitCode;
+          }
+        });
+      } catch (err) {
+        if (!pushing) await closeAll();
+        throw err;
+      }
     });
 }
 
