@@ -1,5 +1,4 @@
 import type { Command } from "commander";
-import { openSite } from "../site/open.js";
 import { SiteRegistry } from "../site/registry.js";
 import type { Site } from "../site/site.js";
 import type { CliContext } from "./context.js";
@@ -26,8 +25,9 @@ export function withSshOptions(cmd: Command): Command {
     .option("--ssh-config <file>", "ssh_config file (default ~/.ssh/config)");
 }
 
-export function openNamedSite(ctx: CliContext, name: string, o: SshCliOptions): Promise<Site> {
+export async function openNamedSite(ctx: CliContext, name: string, o: SshCliOptions): Promise<Site> {
   const cfg = new SiteRegistry(ctx.repoDir).get(name);
+  const { openSite } = await import("../site/open.js");
   return openSite(cfg, {
     acceptNew: o.acceptNew,
     lockWait: ctx.lockWait,

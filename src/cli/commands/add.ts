@@ -1,6 +1,5 @@
 import { basename, extname } from "node:path";
 import type { Command } from "commander";
-import { addImage } from "../../image/ingest.js";
 import { formatBytes, formatRate, formatSeconds } from "../../util/units.js";
 import { CliContext, withStore } from "../context.js";
 import { byteBar } from "../progress.js";
@@ -18,6 +17,7 @@ export function register(program: Command): void {
     .addHelpText("after", "\nExample:\n  nitro add debian-12-lamp.qcow2 --name lamp\n")
     .action(async (file: string, o: { name?: string; force?: boolean }, cmd: Command) => {
       const ctx = CliContext.of(cmd);
+      const { addImage } = await import("../../image/ingest.js");
       await withStore(ctx, async (store) => {
         const bar = byteBar(ctx, "add", 0);
         const r = await addImage(store, file, {

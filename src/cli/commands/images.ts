@@ -1,5 +1,4 @@
 import type { Command } from "commander";
-import { exportImage } from "../../image/export.js";
 import { entryCount, entryLength, isZeroEntry } from "../../store/recipe.js";
 import { notFound } from "../../util/errors.js";
 import { formatBytes } from "../../util/units.js";
@@ -98,6 +97,7 @@ export function register(program: Command): void {
     .addHelpText("after", "\nExample:\n  nitro export lamp -o /var/lib/libvirt/images/lamp.qcow2\n")
     .action(async (name: string, o: { output: string; force?: boolean }, cmd: Command) => {
       const ctx = CliContext.of(cmd);
+      const { exportImage } = await import("../../image/export.js");
       await withStore(ctx, (s) => {
         const r = requireRecipe(s, name);
         const bar = byteBar(ctx, "export", r.size);

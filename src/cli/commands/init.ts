@@ -1,5 +1,4 @@
 import type { Command } from "commander";
-import { chunkerParams } from "../../chunk/chunker.js";
 import { usage } from "../../util/errors.js";
 import { parseSize } from "../../util/units.js";
 import { CliContext } from "../context.js";
@@ -33,7 +32,10 @@ export function register(program: Command): void {
       if (!Number.isInteger(level) || level < 1 || level > 19)
         throw usage(`zstd level must be 1-19, got '${o.level}'`);
       if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(o.site)) throw usage(`invalid site name '${o.site}'`);
-      const { Store } = await import("../../store/store.js");
+      const [{ Store }, { chunkerParams }] = await Promise.all([
+        import("../../store/store.js"),
+        import("../../chunk/chunker.js"),
+      ]);
       const store = Store.init(ctx.repoDir, {
         site: o.site,
         chunker: chunkerParams(o.chunker, parseSize(o.avgSize)),

@@ -1,21 +1,28 @@
 import { writeFileSync } from "node:fs";
 import { Option, type Command } from "commander";
-import { exportImage } from "../../image/export.js";
-import { Matrix } from "../../matrix/matrix.js";
 import { STRATEGIES, type Objective, type Plan, type Strategy } from "../../plan/types.js";
-import { LocalSite } from "../../site/local.js";
-import { openSite } from "../../site/open.js";
 import { SiteRegistry, type SiteConfig } from "../../site/registry.js";
 import type { Site } from "../../site/site.js";
 import type { Store } from "../../store/store.js";
-import { preparePlan, pullChunks, type PullReport, type PullSource } from "../../transfer/pull.js";
-import { describeSources, findRecipe } from "../../transfer/sources.js";
+import type { PullReport, PullSource } from "../../transfer/pull.js";
 import { notFound, usage } from "../../util/errors.js";
 import { formatBytes, formatRate, formatSeconds, parseDuration } from "../../util/units.js";
 import { CliContext, withStore } from "../context.js";
 import { multiBar } from "../progress.js";
-import { withSshOptions, type SshCliOptions } from "../site-options.js";
-import { planSvg } from "../svg.js";
+import { openNamedSite, withSshOptions, type SshCliOptions } from "../site-options.js";
+
+/** What plan and pull run on, loaded when they run rather than at every start of nitro. */
+async function load() {
+  const [exp, matrix, local, pull, sources, svg] = await Promise.all([
+    import("../../image/export.js"),
+    import("../../matrix/matrix.js"),
+    import("../../site/local.js"),
+    import("../../transfer/pull.js"),
+    import("../../transfer/sources.js"),
+    import("../svg.js"),
+  ]);
+  return { ...exp, ...matrix, ...local, ...pull, ...sources, ...svg };
+}
 
 interface PlanCliOptions extends SshCliOptions {
   site?: string;
@@ -55,17 +62,7 @@ async function openSites(
   o: SshCliOptions,
 ): Promise<Array<{ config: SiteConfig; site: Site }>> {
   const configs = new SiteRegistry(ctx.repoDir).list().filter((c) => c.name !== except);
-  const opened = await Promise.allSettled(
-    configs.map((c) =>
-      openSite(c, {
-        acceptNew: o.acceptNew,
-        lockWait: ctx.lockWait,
-        identityFiles: o.identity,
-        knownHostsPath: o.knownHosts,
-        sshConfigPath: o.sshConfig,
-      }),
-    ),
-  );
+  const opened = await Promise.allSettled(configs.map((c) => openNamedSite(ctx, c.name, o)));
   return opened.flatMap((r, i) => {
     if (r.status === "fulfilled") return [{ config: configs[i]!, site: r.value }];
     ctx.info(`note: ${configs[i]!.name} is unreachable and left out: ${(r.reason as Error).message}`);
@@ -74,6 +71,7 @@ async function openSites(
 }
 
 async function recipeFor(store: Store, name: string, sites: Site[]) {
+  const { findRecipe } = await import("../../transfer/sources.js");
   const r = store.getRecipe(name) ?? (await findRecipe(name, sites));
   if (!r) throw notFound(`no site knows an image '${name}'`);
   return r;
@@ -124,6 +122,7 @@ export function register(program: Command): void {
     .action(async (image: string, o: PlanCliOptions & { svg?: string }, cmd: Command) => {
       const ctx = CliContext.of(cmd);
       const objective = objectiveOf(o);
+      const { LocalSite, Matrix, describeSources, preparePlan, planSvg } = await load();
       await withStore(ctx, async (store) => {
         const dest = o.site ?? store.config.site;
         const opened = await openSites(ctx, dest, o);
@@ -206,6 +205,7 @@ export function register(program: Command): void {
     .action(async (image: string, o: PlanCliOptions & { output?: string; force?: boolean }, cmd: Command) => {
       const ctx = CliContext.of(cmd);
       const objective = objectiveOf(o);
+      const { Matrix, describeSources, exportImage, pullChunks } = await load();
       await withStore(ctx, async (store) => {
         const here = store.config.site;
         if (o.site && o.site !== here)

@@ -1,10 +1,9 @@
 import { existsSync, statSync } from "node:fs";
 import type { Command } from "commander";
-import { addImage } from "../../image/ingest.js";
 import { SiteRegistry } from "../../site/registry.js";
 import type { Site } from "../../site/site.js";
 import type { Store } from "../../store/store.js";
-import { pushImage, type PushResult } from "../../transfer/push.js";
+import type { PushResult } from "../../transfer/push.js";
 import { NitroError, usage } from "../../util/errors.js";
 import { formatBytes, formatRate, formatSeconds } from "../../util/units.js";
 import { CliContext, withStore } from "../context.js";
@@ -22,6 +21,7 @@ interface PushOptions extends SshCliOptions {
 /** A path to an existing file is added first (replacing an image of that name); else an image name. */
 async function resolveImage(ctx: CliContext, store: Store, arg: string, name?: string) {
   if (existsSync(arg) && statSync(arg).isFile()) {
+    const { addImage } = await import("../../image/ingest.js");
     const r = await addImage(store, arg, {
       name: name ?? defaultImageName(arg),
       force: true,
@@ -54,6 +54,7 @@ export function register(program: Command): void {
       const opening = targets.map((name) => openNamedSite(ctx, name, o));
       opening.forEach((p) => p.catch(() => undefined)); // each is awaited below
       const closeAll = () => Promise.allSettled(opening.map(async (p) => (await p).close()));
+      const { pushImage } = await import("../../transfer/push.js");
       let pushing = false;
       try {
         await withStore(ctx, async (store) => {

@@ -1,9 +1,5 @@
 import type { Command } from "commander";
-import { LocalSite } from "../../site/local.js";
-import { serveSite } from "../../site/serve.js";
-import { sharedVerifier } from "../../store/verify-pool.js";
 import { usage } from "../../util/errors.js";
-import { growPipe } from "../../util/pipes.js";
 import { CliContext, withStore } from "../context.js";
 
 export function register(program: Command): void {
@@ -19,6 +15,12 @@ export function register(program: Command): void {
     .action(async (o: { stdio?: boolean; readOnly?: boolean }, cmd: Command) => {
       if (!o.stdio) throw usage("serve needs --stdio (it is meant to be run by ssh)");
       const ctx = CliContext.of(cmd);
+      const [{ LocalSite }, { serveSite }, { sharedVerifier }, { growPipe }] = await Promise.all([
+        import("../../site/local.js"),
+        import("../../site/serve.js"),
+        import("../../store/verify-pool.js"),
+        import("../../util/pipes.js"),
+      ]);
       growPipe(0);
       growPipe(1);
       // The frame checker's thread starts while the store opens, not when the first frame waits.
