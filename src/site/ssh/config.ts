@@ -3,6 +3,7 @@ import { homedir, userInfo } from "node:os";
 import { join } from "node:path";
 import SSHConfig from "ssh-config";
 import { fromSystemError, usage } from "../../util/errors.js";
+import { expandIncludes } from "./config-include.js";
 
 /** Everything needed to reach one SSH host, after ~/.ssh/config and explicit options. */
 export interface SshEndpoint {
@@ -34,21 +35,24 @@ export interface ResolveOptions {
   identityFiles?: string[];
 }
 
-export const defaultSshConfigPaths = () => [join(homedir(), ".ssh", "config"), "/etc/ssh/ssh_config"];
+const SYSTEM_CONFIG = "/etc/ssh/ssh_config";
+export const defaultSshConfigPaths = () => [join(homedir(), ".ssh", "config"), SYSTEM_CONFIG];
 
 /**
  * Resolves a host (alias) like OpenSSH does: the first obtained value of each directive wins,
- * IdentityFile accumulates. `Include` is not followed and `Match exec` is not run (ssh-config's
- * compute would run it in a shell; a cron job should not run arbitrary commands from config).
+ * IdentityFile accumulates, `Include` is followed (see expandIncludes). `Match exec` is not run
+ * (ssh-config's compute would run it in a shell; a cron job should not run arbitrary commands
+ * from config).
  */
 export async function resolveSshEndpoint(alias: string, opts: ResolveOptions = {}): Promise<SshEndpoint> {
   const paths = opts.configPath ? [opts.configPath] : defaultSshConfigPaths();
   const found: Record<string, string | string[]>[] = [];
   for (const path of paths) {
-    const text = await readConfig(path, opts.configPath !== undefined);
-    if (text === undefined) continue;
-    const config = SSHConfig.parse(text);
+    const raw = await readConfig(path, opts.configPath !== undefined);
+    if (raw === undefined) continue;
     const query = opts.user === undefined ? { Host: alias } : { Host: alias, User: opts.user };
+    const baseDir = path === SYSTEM_CONFIG ? "/etc/ssh" : join(homedir(), ".ssh");
+    const config = SSHConfig.parse(await expandIncludes(raw, { baseDir, query }));
     found.push(config.compute(query, { ignoreCase: true, matchExec: false }));
   }
   const first = (key: string): string | undefined => {
