@@ -20,6 +20,7 @@ export function register(program: Command): void {
         import("../../site/serve.js"),
         import("../../store/verify-pool.js"),
         import("../../util/pipes.js"),
+        import("../../store/store.js"), // for withStore below: loaded alongside, not after
       ]);
       growPipe(0);
       growPipe(1);
