@@ -20,6 +20,15 @@ interface PushOptions extends SshCliOptions {
 
 const isFile = (arg: string) => existsSync(arg) && statSync(arg).isFile();
 
+/** A connection opens in 0.1-0.3 s; a slow or unreachable site must not hold the others back. */
+const CONNECT_HEAD_START_MS = 1000;
+
+function settledWithin(promises: Promise<unknown>[], ms: number): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise((resolve) => (timer = setTimeout(resolve, ms)));
+  return Promise.race([Promise.allSettled(promises), timeout]).finally(() => clearTimeout(timer));
+}
+
 /** A path to an existing file is added first (replacing an image of that name); else an image name. */
 async function resolveImage(ctx: CliContext, store: Store, arg: string, name?: string) {
   if (isFile(arg)) {
@@ -57,7 +66,7 @@ export function register(program: Command): void {
       const opening = targets.map((name) => openNamedSite(ctx, name, o));
       opening.forEach((p) => p.catch(() => undefined)); // each is awaited below
       const closeAll = () => Promise.allSettled(opening.map(async (p) => (await p).close()));
-      if (!isFile(arg)) await Promise.allSettled(opening);
+      if (!isFile(arg)) await settledWithin(opening, CONNECT_HEAD_START_MS);
       const { pushImage } = await import("../../transfer/push.js");
       let pushing = false;
       try {
