@@ -1,4 +1,4 @@
-import { blake3 } from "@napi-rs/blake-hash";
+import { Blake3Hasher } from "@napi-rs/blake-hash";
 import { corrupt, usage } from "../util/errors.js";
 import { ENTRY_BYTES, ID_BYTES, ZERO_ID, type ChunkId, type Recipe, type RecipeSummary } from "./types.js";
 
@@ -89,7 +89,10 @@ export function recipeDigest(size: number, entries: Buffer): string {
   const head = Buffer.alloc(DIGEST_TAG.length + 8);
   DIGEST_TAG.copy(head);
   head.writeBigUInt64LE(BigInt(size), DIGEST_TAG.length);
-  return blake3(Buffer.concat([head, entries])).toString("hex");
+  const hasher = new Blake3Hasher();
+  hasher.update(head);
+  hasher.update(entries);
+  return hasher.digestBuffer().toString("hex");
 }
 
 /** Whether the entries add up to the size and hash to the recipe's digest. */
