@@ -30,8 +30,8 @@ function settledWithin(promises: Promise<unknown>[], ms: number): Promise<unknow
 }
 
 /** A path to an existing file is added first (replacing an image of that name); else an image name. */
-async function resolveImage(ctx: CliContext, store: Store, arg: string, name?: string) {
-  if (isFile(arg)) {
+async function resolveImage(ctx: CliContext, store: Store, arg: string, file: boolean, name?: string) {
+  if (file) {
     const { addImage } = await import("../../image/ingest.js");
     const r = await addImage(store, arg, {
       name: name ?? defaultImageName(arg),
@@ -66,12 +66,13 @@ export function register(program: Command): void {
       const opening = targets.map((name) => openNamedSite(ctx, name, o));
       opening.forEach((p) => p.catch(() => undefined)); // each is awaited below
       const closeAll = () => Promise.allSettled(opening.map(async (p) => (await p).close()));
-      if (!isFile(arg)) await settledWithin(opening, CONNECT_HEAD_START_MS);
+      const file = isFile(arg);
+      if (!file) await settledWithin(opening, CONNECT_HEAD_START_MS);
       const { pushImage } = await import("../../transfer/push.js");
       let pushing = false;
       try {
         await withStore(ctx, async (store) => {
-          const recipe = await resolveImage(ctx, store, arg, o.name);
+          const recipe = await resolveImage(ctx, store, arg, file, o.name);
           pushing = true; // from here on, each push closes its site
           const bars = multiBar(ctx);
           const barOf = new Map<string, ReturnType<typeof bars.bar>>();
