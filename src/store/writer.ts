@@ -6,19 +6,27 @@ import { frameHeader, MAX_FRAME_CHUNKS, PackWriter } from "./pack.js";
 import type { Store } from "./store.js";
 import { packPath } from "./store.js";
 import { Codec, type ChunkId, type Frame, type FrameChunk, type Recipe } from "./types.js";
-import { sharedPool } from "./compress-pool.js";
+import { sharedPool, type Compressed } from "./compress-pool.js";
 
 /** Raw bytes per frame: large enough for zstd to find cross-chunk redundancy (see README). */
 export const FRAME_TARGET = 2 * 1024 * 1024;
 const PACK_LIMIT = 1024 * 1024 * 1024;
 /** Auto-commit after this many new stored bytes, so a crash loses little work. */
 const COMMIT_EVERY = 256 * 1024 * 1024;
-/** Frames being compressed at once before the producer waits (see drain). */
-const MAX_QUEUED_FRAMES = 4;
+/**
+ * Frames waiting to be compressed or written before the producer stops to help (see drain). Each
+ * holds a 2 MiB buffer, and fresh pages are slow to touch on a VM: a deeper queue was not faster.
+ */
+const MAX_QUEUED_FRAMES = 2;
+/** Frames handed to the compression worker at once: one to work on, one to start next. */
+const WORKER_FRAMES = 2;
 
 interface QueuedFrame {
   chunks: FrameChunk[];
-  job: Promise<void>;
+  /** Raw bytes, until the frame goes to the worker or is compressed here. */
+  raw?: Buffer;
+  length: number;
+  job?: Promise<void>;
   done?: { codec: Codec; payload: Buffer; release(): void };
 }
 
@@ -27,6 +35,10 @@ export interface FrameResult {
   stored: number;
   storedBytes: number;
   skipped: number;
+}
+
+function compressed(entry: QueuedFrame, r: Compressed): void {
+  entry.done = { codec: r.compressed ? Codec.Zstd : Codec.None, payload: r.payload, release: r.release };
 }
 
 /**
@@ -42,6 +54,7 @@ export class StoreWriter {
   private inFrame = new Set<string>();
   /** Frames handed to the compression worker, written to the pack in order as they come back. */
   private queue: QueuedFrame[] = [];
+  private atWorker = 0;
   private queued = new Set<string>();
   private frameFill = 0;
   private delta = { chunks: 0, uniqueBytes: 0, storedBytes: 0 };
@@ -134,11 +147,18 @@ export class StoreWriter {
     return true;
   }
 
-  /** Waits until at most `max` frames are being compressed, writing finished ones in order. */
+  /**
+   * Waits until at most `max` frames are queued, writing finished ones. Rather than wait for the
+   * worker, the caller compresses the newest frame the worker has not taken: when new data makes
+   * zstd the bottleneck, both threads compress instead of one idling. The worker takes frames in
+   * order, so the oldest queued one is the next it finishes.
+   */
   async drain(max = MAX_QUEUED_FRAMES): Promise<void> {
     this.writeReady();
     while (this.queue.length > max) {
-      await this.queue[0]!.job;
+      const idle = this.newestNotTaken();
+      if (idle) this.compressHere(idle);
+      else await this.queue[0]!.job;
       this.writeReady();
     }
   }
@@ -189,23 +209,63 @@ export class StoreWriter {
     }
     for (const key of this.inFrame) this.queued.add(key);
     this.inFrame.clear();
-    const frame = this.frameBuf;
+    this.queue.push({ chunks, raw: this.frameBuf, length });
     this.frameBuf = this.frameMemory(FRAME_TARGET + this.store.config.chunker.max);
-    const entry: QueuedFrame = { chunks, job: Promise.resolve() };
-    entry.job = sharedPool!.compress(frame, length, this.store.config.compression.level).then((r) => {
-      entry.done = { codec: r.compressed ? Codec.Zstd : Codec.None, payload: r.payload, release: r.release };
-    });
-    entry.job.catch(() => undefined); // awaited by drain(); this only avoids an unhandled rejection
-    this.queue.push(entry);
+    this.feedWorker();
   }
 
-  private writeReady(): void {
-    while (this.queue[0]?.done) {
-      const { chunks, done } = this.queue.shift()!;
-      this.writeFrame(done!.codec, chunks, done!.payload);
-      done!.release();
-      for (const c of chunks) this.queued.delete(c.id.toString("latin1"));
+  /** Hands the oldest frames not yet taken to the worker, keeping WORKER_FRAMES there. */
+  private feedWorker(): void {
+    for (const entry of this.queue) {
+      if (this.atWorker >= WORKER_FRAMES) return;
+      const raw = entry.raw;
+      if (raw === undefined) continue;
+      entry.raw = undefined;
+      this.atWorker++;
+      entry.job = sharedPool!
+        .compress(raw, entry.length, this.store.config.compression.level)
+        .then((r) => compressed(entry, r));
+      // drain() awaits the job and sees its failure; this only keeps the worker fed.
+      entry.job.then(
+        () => {
+          this.atWorker--;
+          this.feedWorker();
+        },
+        () => this.atWorker--,
+      );
     }
+  }
+
+  private newestNotTaken(): QueuedFrame | undefined {
+    for (let i = this.queue.length - 1; i >= 0; i--) if (this.queue[i]!.raw) return this.queue[i];
+    return undefined;
+  }
+
+  private compressHere(entry: QueuedFrame): void {
+    const raw = entry.raw!;
+    entry.raw = undefined;
+    compressed(entry, sharedPool!.compressHere(raw, entry.length, this.store.config.compression.level));
+  }
+
+  /**
+   * Writes the frames that are compressed, in the order they finish: frames compressed here
+   * overtake the worker's, so that their memory is free again at once. The index points at each
+   * frame wherever it lands, so pack order does not matter.
+   */
+  private writeReady(): void {
+    if (!this.queue.some((e) => e.done)) return;
+    const waiting: QueuedFrame[] = [];
+    for (const entry of this.queue) {
+      const done = entry.done;
+      if (!done) {
+        waiting.push(entry);
+        continue;
+      }
+      this.writeFrame(done.codec, entry.chunks, done.payload);
+      done.release();
+      for (const c of entry.chunks) this.queued.delete(c.id.toString("latin1"));
+    }
+    this.queue = waiting;
   }
 
   private writeFrame(codec: Frame["codec"], chunks: FrameChunk[], payload: Buffer): void {
