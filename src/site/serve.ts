@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { Readable, Writable } from "node:stream";
+import type { ReusedBufferReads } from "../util/pipes.js";
 import { validateImageName } from "../store/recipe.js";
 import type { ChunkId, Frame } from "../store/types.js";
 import { BufferPool } from "../util/buffer-pool.js";
@@ -60,7 +61,7 @@ const MAX_DEAD = 1024;
  */
 export async function serveSite(
   site: Site,
-  input: Readable,
+  input: Readable | ReusedBufferReads,
   output: Writable,
   opts: ServeOptions,
 ): Promise<void> {
@@ -131,7 +132,7 @@ class Session {
     private readonly opts: ServeOptions,
   ) {}
 
-  async run(input: Readable): Promise<void> {
+  async run(input: Readable | ReusedBufferReads): Promise<void> {
     this.out.send([encodeHello(this.opts.readOnly ? FLAG_READ_ONLY : 0)]);
     let bye = false;
     let fatal: NitroError | undefined;

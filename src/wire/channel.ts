@@ -1,5 +1,6 @@
 import type { Readable, Writable } from "node:stream";
 import type { BufferPool } from "../util/buffer-pool.js";
+import { ReusedBufferReads } from "../util/pipes.js";
 import { MessageReader, type Message } from "./reader.js";
 
 /**
@@ -82,13 +83,14 @@ export class Outbox {
 
 /** Messages read from `input`, the peer's HELLO first. Ends at end of input; throws on a bad header. */
 export async function* readMessages(
-  input: Readable,
+  input: Readable | ReusedBufferReads,
   accepts: ReadonlySet<number>,
   pool?: BufferPool,
 ): AsyncGenerator<Message> {
-  const reader = new MessageReader(accepts, pool);
+  const transient = input instanceof ReusedBufferReads;
+  const reader = new MessageReader(accepts, pool, transient);
   // Leaving the loop must not destroy `input`: it may be the same Duplex we still answer on.
-  for await (const chunk of input.iterator({ destroyOnReturn: false })) {
+  for await (const chunk of transient ? input : input.iterator({ destroyOnReturn: false })) {
     reader.push(chunk as Buffer);
     for (let m = reader.next(); m; m = reader.next()) yield m;
   }

@@ -15,19 +15,21 @@ export function register(program: Command): void {
     .action(async (o: { stdio?: boolean; readOnly?: boolean }, cmd: Command) => {
       if (!o.stdio) throw usage("serve needs --stdio (it is meant to be run by ssh)");
       const ctx = CliContext.of(cmd);
-      const [{ LocalSite }, { serveSite }, { sharedVerifier }, { growPipe }] = await Promise.all([
-        import("../../site/local.js"),
-        import("../../site/serve.js"),
-        import("../../store/verify-pool.js"),
-        import("../../util/pipes.js"),
-        import("../../store/store.js"), // for withStore below: loaded alongside, not after
-      ]);
+      const [{ LocalSite }, { serveSite }, { sharedVerifier }, { growPipe, ReusedBufferReads }] =
+        await Promise.all([
+          import("../../site/local.js"),
+          import("../../site/serve.js"),
+          import("../../store/verify-pool.js"),
+          import("../../util/pipes.js"),
+          import("../../store/store.js"), // for withStore below: loaded alongside, not after
+        ]);
       growPipe(0);
       growPipe(1);
+      const input = ReusedBufferReads.open(0) ?? process.stdin;
       // The frame checker's thread starts while the store opens, not when the first frame waits.
       if (!o.readOnly) sharedVerifier?.warm();
       await withStore(ctx, (store) =>
-        serveSite(new LocalSite(store.config.site, store, ctx.lockWait), process.stdin, process.stdout, {
+        serveSite(new LocalSite(store.config.site, store, ctx.lockWait), input, process.stdout, {
           readOnly: o.readOnly ?? false,
         }),
       );
