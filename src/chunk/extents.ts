@@ -1,4 +1,7 @@
-import { seekSync } from "fs-ext";
+import { createRequire } from "node:module";
+
+const require = createRequire(import.meta.url);
+const { seekSync } = require("fs-ext") as typeof import("fs-ext");
 
 const SEEK_DATA = 3;
 const SEEK_HOLE = 4;

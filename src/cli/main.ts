@@ -1,4 +1,5 @@
-import { Command, CommanderError, Option } from "commander";
+import { createRequire } from "node:module";
+import type { Command } from "commander";
 import { Exit, NitroError } from "../util/errors.js";
 import { register as registerAdd } from "./commands/add.js";
 import { register as registerImages } from "./commands/images.js";
@@ -8,6 +9,9 @@ import { register as registerPull } from "./commands/pull.js";
 import { register as registerPush } from "./commands/push.js";
 import { register as registerServe } from "./commands/serve.js";
 import { register as registerSite } from "./commands/site.js";
+
+const require = createRequire(import.meta.url);
+const commander = require("commander") as typeof import("commander");
 
 const COMMANDS: Array<(program: Command) => void> = [
   registerInit,
@@ -21,7 +25,7 @@ const COMMANDS: Array<(program: Command) => void> = [
 ];
 
 export function buildProgram(): Command {
-  const program = new Command("nitro")
+  const program = new commander.Command("nitro")
     .description("distribute VM images across sites with deduplication")
     .version("0.1.0")
     .option("--repo <dir>", "repository directory (default: $NITRO_HOME, else ~/.nitro)")
@@ -29,7 +33,7 @@ export function buildProgram(): Command {
     .option("-q, --quiet", "print only errors")
     .option("--no-progress", "no progress bars (they only show on a terminal anyway)")
     .addOption(
-      new Option("--lock-wait <seconds>", "how long to wait for a locked repository")
+      new commander.Option("--lock-wait <seconds>", "how long to wait for a locked repository")
         .default(10)
         .argParser(parseSeconds),
     )
@@ -55,7 +59,7 @@ export async function main(argv: string[]): Promise<number> {
     await program.parseAsync(argv);
     return Number(process.exitCode ?? 0);
   } catch (err) {
-    if (err instanceof CommanderError) {
+    if (err instanceof commander.CommanderError) {
       if (err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.exitCode === 0)
         return Exit.OK;
       return Exit.USAGE;

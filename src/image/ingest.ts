@@ -1,10 +1,13 @@
+import { createRequire } from "node:module";
 import { open } from "node:fs/promises";
-import { blake3 } from "@napi-rs/blake-hash";
 import { scanFile } from "../chunk/scan.js";
 import { exists, fromSystemError, usage } from "../util/errors.js";
 import { EntriesBuilder, recipeDigest, validateImageName } from "../store/recipe.js";
 import type { Store } from "../store/store.js";
 import type { Recipe } from "../store/types.js";
+
+const require = createRequire(import.meta.url);
+const { blake3 } = require("@napi-rs/blake-hash") as typeof import("@napi-rs/blake-hash");
 
 export interface AddOptions {
   name: string;

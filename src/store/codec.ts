@@ -1,9 +1,9 @@
 import { createRequire } from "node:module";
-import { Compressor, Decompressor } from "zstd-napi";
 import { corrupt } from "../util/errors.js";
 import { Codec } from "./types.js";
 
 const require = createRequire(import.meta.url);
+const { Compressor, Decompressor } = require("zstd-napi") as typeof import("zstd-napi");
 const { DCtx } = require("zstd-napi/binding") as typeof import("zstd-napi/binding.js");
 
 export class FrameCodec {

@@ -1,5 +1,9 @@
-import { open, type Database, type RootDatabase } from "lmdb";
+import { createRequire } from "node:module";
+import type { Database, RootDatabase } from "lmdb";
 import type { ChunkId } from "./types.js";
+
+const require = createRequire(import.meta.url);
+const { open } = require("lmdb") as typeof import("lmdb");
 
 /** Where a chunk's bytes live: a frame in a pack, and the chunk's place inside the raw frame. */
 export interface ChunkLocation {

@@ -1,6 +1,9 @@
+import { createRequire } from "node:module";
 import { closeSync, ftruncateSync, openSync, readFileSync, writeSync } from "node:fs";
-import { flockSync } from "fs-ext";
 import { Exit, NitroError } from "../util/errors.js";
+
+const require = createRequire(import.meta.url);
+const { flockSync } = require("fs-ext") as typeof import("fs-ext");
 
 /**
  * One writer per repository at a time, through flock(2): the kernel drops the lock when the

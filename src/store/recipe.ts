@@ -1,6 +1,9 @@
-import { Blake3Hasher } from "@napi-rs/blake-hash";
+import { createRequire } from "node:module";
 import { corrupt, usage } from "../util/errors.js";
 import { ENTRY_BYTES, ID_BYTES, ZERO_ID, type ChunkId, type Recipe, type RecipeSummary } from "./types.js";
+
+const require = createRequire(import.meta.url);
+const { Blake3Hasher } = require("@napi-rs/blake-hash") as typeof import("@napi-rs/blake-hash");
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._+@-]{0,127}$/;
 

@@ -1,6 +1,6 @@
+import { createRequire } from "node:module";
 import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { blake3 } from "@napi-rs/blake-hash";
 import { BufferPool } from "../util/buffer-pool.js";
 import { corrupt, exists, notFound } from "../util/errors.js";
 import { FrameCodec } from "./codec.js";
@@ -35,6 +35,9 @@ import {
   type RecipeSummary,
 } from "./types.js";
 import { StoreWriter } from "./writer.js";
+
+const require = createRequire(import.meta.url);
+const { blake3 } = require("@napi-rs/blake-hash") as typeof import("@napi-rs/blake-hash");
 
 export interface StoreStats extends Counters {
   images: number;

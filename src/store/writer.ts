@@ -1,4 +1,4 @@
-import { blake3 } from "@napi-rs/blake-hash";
+import { createRequire } from "node:module";
 import { corrupt } from "../util/errors.js";
 import { encodeLocation } from "./index-db.js";
 import type { RepoLock } from "./lock.js";
@@ -7,6 +7,9 @@ import type { Store } from "./store.js";
 import { packPath } from "./store.js";
 import { Codec, type ChunkId, type Frame, type FrameChunk, type Recipe } from "./types.js";
 import { sharedPool, type Compressed } from "./compress-pool.js";
+
+const require = createRequire(import.meta.url);
+const { blake3 } = require("@napi-rs/blake-hash") as typeof import("@napi-rs/blake-hash");
 
 /** Raw bytes per frame: large enough for zstd to find cross-chunk redundancy (see README). */
 export const FRAME_TARGET = 2 * 1024 * 1024;

@@ -1,5 +1,6 @@
+import { createRequire } from "node:module";
 import { writeFileSync } from "node:fs";
-import { Option, type Command } from "commander";
+import type { Command } from "commander";
 import { STRATEGIES, type Objective, type Plan, type Strategy } from "../../plan/types.js";
 import { SiteRegistry, type SiteConfig } from "../../site/registry.js";
 import type { Site } from "../../site/site.js";
@@ -10,6 +11,9 @@ import { formatBytes, formatRate, formatSeconds, parseDuration } from "../../uti
 import { CliContext, withStore } from "../context.js";
 import { multiBar } from "../progress.js";
 import { openNamedSite, withSshOptions, type SshCliOptions } from "../site-options.js";
+
+const require = createRequire(import.meta.url);
+const { Option } = require("commander") as typeof import("commander");
 
 /** What plan and pull run on, loaded when they run rather than at every start of nitro. */
 async function load() {
