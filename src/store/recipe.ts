@@ -3,7 +3,6 @@ import { corrupt, usage } from "../util/errors.js";
 import { ENTRY_BYTES, ID_BYTES, ZERO_ID, type ChunkId, type Recipe, type RecipeSummary } from "./types.js";
 
 const require = createRequire(import.meta.url);
-const { Blake3Hasher } = require("@napi-rs/blake-hash") as typeof import("@napi-rs/blake-hash");
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._+@-]{0,127}$/;
 
@@ -92,6 +91,8 @@ export function recipeDigest(size: number, entries: Buffer): string {
   const head = Buffer.alloc(DIGEST_TAG.length + 8);
   DIGEST_TAG.copy(head);
   head.writeBigUInt64LE(BigInt(size), DIGEST_TAG.length);
+  // Loaded here, not at the top: `nitro ls` and `info` import this module and never hash.
+  const { Blake3Hasher } = require("@napi-rs/blake-hash") as typeof import("@napi-rs/blake-hash");
   const hasher = new Blake3Hasher();
   hasher.update(head);
   hasher.update(entries);
