@@ -110,8 +110,13 @@ row_nitro-readd() {
   for f in "$@"; do ((ROW_OK)) && { nitro --repo "$d" add "$f" >>"$LOG" 2>&1 || ROW_OK=0; }; done
   ((ROW_OK)) || return
   row_begin
-  for f in "$@"; do run_timed "$LOG" node "$NITRO_JS" --repo "$d" add "$f" --name "$(stem "$f")-again" || return; done
+  local out=$OUT/readd.out
+  : >"$out"
+  for f in "$@"; do run_timed "$out" node "$NITRO_JS" --repo "$d" add "$f" --name "$(stem "$f")-again" --json || return; done
   STORED=-
+  # The same path without process start-up, timed by add itself (--json "seconds").
+  NOTE="in-process rate (add's own clock, summed; last run): $(grep -v '^+ ' "$out" |
+    jq -rs '"\((map(.logicalBytes) | add) / (map(.seconds) | add) / 1e6 | floor) MB/s"')"
 }
 row_nitro-fixed() { row_nitro fixed 1 "$@"; }
 row_casync() {
