@@ -82,6 +82,7 @@ export class CompressPool {
     return { compressed, payload: Buffer.from(buf, 0, length), release: () => this.buffers.give(buf) };
   }
 }
+
 /** NITRO_COMPRESS_THREADS=0 compresses on the main thread (for a machine with one core). */
 export const sharedPool: CompressPool | undefined =
   process.env.NITRO_COMPRESS_THREADS === "0" ? undefined : new CompressPool();

@@ -56,7 +56,7 @@ export class StoreWriter {
   private frameBuf: Buffer;
   private frameChunks: FrameChunk[] = [];
   private inFrame = new Set<string>();
-  /** Frames handed to the compression worker, written to the pack in order as they come back. */
+  /** Frames being compressed (by the worker, or here in drain), written to the pack as they finish. */
   private queue: QueuedFrame[] = [];
   private atWorker = 0;
   private queued = new Set<string>();

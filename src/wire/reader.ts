@@ -10,6 +10,9 @@ export interface Message {
   release?: () => void;
 }
 
+/** Bodies from this size on are assembled in the pool's recycled buffers (frames, in practice). */
+const POOLED_BODY = 64 * 1024;
+
 /**
  * Cuts a byte stream into messages. Chunks are kept as received; a body lying inside one chunk is
  * a view of it (no copy), a body spanning chunks is copied once. A header is checked (known type,
@@ -20,9 +23,6 @@ export interface Message {
  * With `transient` input, the source reuses a chunk's memory once next() has returned undefined:
  * every body is then copied out, and a body still arriving is assembled as its bytes come.
  */
-/** Bodies from this size on are assembled in the pool's recycled buffers (frames, in practice). */
-const POOLED_BODY = 64 * 1024;
-
 export class MessageReader {
   private chunks: Buffer[] = [];
   private first = 0;
