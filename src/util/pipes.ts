@@ -46,6 +46,8 @@ export class ReusedBufferReads implements AsyncIterable<Buffer> {
       fd,
       readable: true,
       writable: false,
+      // Input ending must not shut the socket down: stdout may be the same socket (inetd, socat).
+      allowHalfOpen: true,
       onread: {
         buffer: Buffer.allocUnsafe(size),
         callback: (n, buf) => {
