@@ -48,6 +48,7 @@ export async function addImage(store: Store, path: string, opts: AddOptions): Pr
       );
     const before = store.index.counters();
     const writer = await store.writer(opts.lockWait);
+    writer.warmCompression();
     try {
       const entries = new EntriesBuilder();
       const res = { chunks: 0, zeroBytes: 0, newChunks: 0, newBytes: 0 };
