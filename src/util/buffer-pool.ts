@@ -1,7 +1,7 @@
 /**
  * Recycles the large buffers that carry frames (pack reads on the sending side, message bodies on
  * the receiving side, frames going to and from worker threads). On the virtual machines nitro is
- * measured on, the first touch of a fresh page costs ~8 µs: a fresh buffer per 2 MiB frame costs
+ * measured on, the first touch of a fresh page costs ~16 µs: a fresh buffer per 2 MiB frame costs
  * more than sending it.
  */
 export class BufferPool {

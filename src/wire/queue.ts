@@ -1,4 +1,5 @@
 import { Wakeup } from "../util/wakeup.js";
+
 /**
  * A FIFO that one producer fills and one consumer drains as an async iterable. It counts the bytes
  * it holds so the producer can wait for room (backpressure), and reports each item taken.
