@@ -22,7 +22,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=lib.sh
 source "$HERE/lib.sh"
 
-ALL_TOOLS="cat b3sum zstd nitro-cdc nitro-cdc-l3 nitro-fixed nitro-readd casync restic borg borg-fixed borg-fixed-sparse borg-lz4"
+ALL_TOOLS="cat b3sum zstd nitro-cdc nitro-cdc-1cmd nitro-cdc-l3 nitro-fixed nitro-readd casync restic restic-1cmd borg borg-fixed borg-fixed-sparse borg-fixed-sparse-1cmd borg-lz4 borg-lz4-1cmd"
 TOOLS=${BENCH_TOOLS:-$ALL_TOOLS}
 FORMATS=${BENCH_FORMATS:-raw qcow2}
 OUT=${BENCH_OUT:-/tmp/nitro-bench-ingest}
@@ -60,6 +60,9 @@ if [ "${BENCH_BUILD:-1}" = 1 ] && [[ " $TOOLS " == *" nitro-"* ]]; then
 fi
 
 # ---------- one function per row: run_row NAME IMAGES... sets ROW_* and STORED ------------------
+# A row runs one command per image, as each image would arrive; a -1cmd row gives all the images
+# to one command (one process start, one archive or snapshot for borg and restic; casync make
+# takes a single file).
 stem() { local b; b=$(basename "$1"); echo "${b%.*}"; }
 
 row_cat() {
@@ -76,15 +79,29 @@ row_zstd() {
 row_nitro() { # CHUNKER LEVEL IMAGE...
   local chunker=$1 level=$2 d=$OUT/store-nitro-$1-$2 f
   shift 2
+  nitro_init "$d" "$chunker" "$level" || return
+  for f in "$@"; do run_timed "$LOG" node "$NITRO_JS" --repo "$d" add "$f" || return; done
+  nitro_done "$d" "$chunker-$level" "$1"
+}
+row_nitro_1cmd() { # CHUNKER LEVEL IMAGE...
+  local chunker=$1 level=$2 d=$OUT/store-nitro-$1-$2
+  shift 2
+  nitro_init "$d" "$chunker" "$level" || return
+  run_timed "$LOG" node "$NITRO_JS" --repo "$d" add "$@" || return
+  nitro_done "$d" "$chunker-$level-1cmd" "$1"
+}
+nitro_init() { # DIR CHUNKER LEVEL
+  local d=$1 chunker=$2 level=$3
   nitro --repo "$d" init --chunker "$chunker" --level "$level" >>"$LOG" 2>&1 || {
     ROW_OK=0
     echo "! nitro init failed" >>"$LOG"
-    return
+    return 1
   }
   row_begin # repository creation is not part of the ingest
-  for f in "$@"; do run_timed "$LOG" node "$NITRO_JS" --repo "$d" add "$f" || return; done
-  STORED=$(dir_usage "$d")
-  AFTER=(nitro_after "$d" "$chunker-$level" "$1") # untimed: stats and the optional export check
+}
+nitro_done() { # DIR LABEL FIRST-IMAGE
+  STORED=$(dir_usage "$1")
+  AFTER=(nitro_after "$@") # untimed: stats and the optional export check
 }
 nitro_after() {
   local d=$1 chunker=$2 first=$3
@@ -100,10 +117,12 @@ nitro_after() {
   fi
 }
 row_nitro-cdc() { row_nitro fastcdc 1 "$@"; }
+row_nitro-cdc-1cmd() { row_nitro_1cmd fastcdc 1 "$@"; }
 # The default level is 1: this row shows what level 3 would cost in time and save in bytes.
 row_nitro-cdc-l3() { row_nitro fastcdc 3 "$@"; }
-# The pure chunk+hash+index path, on one core: the images go in once untimed, then again under new
-# names; every chunk is then known, so nothing is compressed or written but the recipes.
+# The pure chunk+hash+index path, on one core: the images go in once untimed, then again in one
+# command with --force; every chunk is then known, so nothing is compressed or written but the
+# recipes.
 row_nitro-readd() {
   local d=$OUT/store-nitro-readd f
   nitro --repo "$d" init --chunker fastcdc >>"$LOG" 2>&1 || ROW_OK=0
@@ -112,7 +131,7 @@ row_nitro-readd() {
   row_begin
   local out=$OUT/readd.out
   : >"$out"
-  for f in "$@"; do run_timed "$out" node "$NITRO_JS" --repo "$d" add "$f" --name "$(stem "$f")-again" --json || return; done
+  run_timed "$out" node "$NITRO_JS" --repo "$d" add --force --json "$@" || return
   STORED=-
   # The same path without process start-up, timed by add itself (--json "seconds").
   NOTE="in-process rate (add's own clock, summed; last run): $(grep -v '^+ ' "$out" |
@@ -133,9 +152,14 @@ row_restic() {
     return
   }
   row_begin
-  for f in "$@"; do run_timed "$LOG" restic -r "$d" backup --quiet "$f" || return; done
+  if [ "${RESTIC_1CMD:-0}" = 1 ]; then
+    run_timed "$LOG" restic -r "$d" backup --quiet "$@" || return
+  else
+    for f in "$@"; do run_timed "$LOG" restic -r "$d" backup --quiet "$f" || return; done
+  fi
   STORED=$(dir_usage "$d")
 }
+row_restic-1cmd() { RESTIC_1CMD=1 row_restic "$@"; }
 row_borg_with() {
   local d=$OUT/store-borg f
   export BORG_BASE_DIR=$OUT/cache-borg BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes BORG_RELOCATED_REPO_ACCESS_IS_OK=yes
@@ -145,7 +169,11 @@ row_borg_with() {
     return
   }
   row_begin
-  for f in "${IMGS[@]}"; do run_timed "$LOG" borg create "$@" "$d::$(stem "$f")" "$f" || return; done
+  if [ "${BORG_1CMD:-0}" = 1 ]; then
+    run_timed "$LOG" borg create "$@" "$d::all" "${IMGS[@]}" || return
+  else
+    for f in "${IMGS[@]}"; do run_timed "$LOG" borg create "$@" "$d::$(stem "$f")" "$f" || return; done
+  fi
   STORED=$(dir_usage "$d")
 }
 row_borg() {
@@ -160,10 +188,12 @@ row_borg-fixed-sparse() {
   IMGS=("$@")
   row_borg_with --compression zstd,3 --chunker-params fixed,262144 --sparse
 }
+row_borg-fixed-sparse-1cmd() { BORG_1CMD=1 row_borg-fixed-sparse "$@"; }
 row_borg-lz4() {
   IMGS=("$@")
   row_borg_with --compression lz4
 }
+row_borg-lz4-1cmd() { BORG_1CMD=1 row_borg-lz4 "$@"; }
 
 config_of() {
   case $1 in
@@ -171,15 +201,19 @@ config_of() {
     b3sum) echo "b3sum, $(nproc) threads, mmap" ;;
     zstd) echo "zstd -3 -T1, whole files" ;;
     nitro-cdc) echo "init --chunker fastcdc (zstd 1); add" ;;
+    nitro-cdc-1cmd) echo "same, one add of all the images" ;;
     nitro-cdc-l3) echo "init --chunker fastcdc --level 3; add" ;;
     nitro-fixed) echo "init --chunker fixed (zstd 1); add" ;;
-    nitro-readd) echo "add again: chunk+hash+index only" ;;
+    nitro-readd) echo "add --force all again: chunk+hash+index" ;;
     casync) echo "make, defaults (64K avg)" ;;
     restic) echo "backup, $(restic version 2>/dev/null | awk '{print $2}'), repo v2 auto-compress" ;;
+    restic-1cmd) echo "same, one backup of all the images" ;;
     borg) echo "buzhash defaults, zstd,3, -e none" ;;
     borg-fixed) echo "fixed,262144, zstd,3, -e none" ;;
     borg-fixed-sparse) echo "fixed,262144, zstd,3, --sparse" ;;
+    borg-fixed-sparse-1cmd) echo "same, one create of all the images" ;;
     borg-lz4) echo "buzhash defaults, lz4, -e none" ;;
+    borg-lz4-1cmd) echo "same, one create of all the images" ;;
   esac
 }
 

@@ -1,19 +1,29 @@
 import { createRequire } from "node:module";
-import { open } from "node:fs/promises";
+import { open, type FileHandle } from "node:fs/promises";
+import type { Stats } from "node:fs";
 import { scanFile } from "../chunk/scan.js";
 import { exists, fromSystemError, usage } from "../util/errors.js";
 import { EntriesBuilder, recipeDigest, validateImageName } from "../store/recipe.js";
 import type { Store } from "../store/store.js";
+import type { StoreWriter } from "../store/writer.js";
 import type { Recipe } from "../store/types.js";
 
 const require = createRequire(import.meta.url);
 const { blake3 } = require("@napi-rs/blake-hash") as typeof import("@napi-rs/blake-hash");
 
-export interface AddOptions {
+export interface ImageInput {
+  path: string;
   name: string;
+}
+
+export interface AddOptions {
   force?: boolean;
   lockWait?: number;
+  /** An image's scan begins (before its first progress call). */
+  onStart?: (input: ImageInput, size: number) => void;
   onProgress?: (done: number, total: number) => void;
+  /** An image is committed; the ones before it stay stored if a later one fails. */
+  onAdded?: (result: AddResult) => void;
 }
 
 export interface AddResult {
@@ -31,71 +41,120 @@ export interface AddResult {
   seconds: number;
 }
 
-/** `nitro add`: one pass over the file, chunks stored once, the recipe committed last. */
-export async function addImage(store: Store, path: string, opts: AddOptions): Promise<AddResult> {
-  const name = validateImageName(opts.name);
-  const t0 = performance.now();
-  const fh = await open(path, "r").catch((err) => {
-    throw fromSystemError(err, path);
-  });
+interface OpenInput extends ImageInput {
+  fh: FileHandle;
+  st: Stats;
+}
+
+/** `nitro add` of one file. */
+export async function addImage(
+  store: Store,
+  path: string,
+  opts: AddOptions & { name: string },
+): Promise<AddResult> {
+  const [r] = await addImages(store, [{ path, name: opts.name }], opts);
+  return r!;
+}
+
+/**
+ * `nitro add`: every input is opened and every name checked before anything is written; then one
+ * pass over each file, chunks stored once, each recipe committed after its chunks. One writer
+ * (lock, pack, compression worker) serves all the files.
+ */
+export async function addImages(store: Store, inputs: ImageInput[], opts: AddOptions): Promise<AddResult[]> {
+  checkNames(store, inputs, opts.force ?? false);
+  const opened: OpenInput[] = [];
   try {
-    const st = await fh.stat();
-    if (st.isDirectory()) throw usage(`${path}: is a directory, not an image file`);
-    if (!st.isFile() && !st.isBlockDevice()) throw usage(`${path}: not a regular file`);
-    if (!opts.force && store.getRecipe(name))
-      throw exists(
-        `image '${name}' already exists (use --force to replace it, or --name to pick another name)`,
-      );
-    const before = store.index.counters();
+    for (const input of inputs) opened.push(await openInput(input));
     const writer = await store.writer(opts.lockWait);
     writer.warmCompression();
     try {
-      const entries = new EntriesBuilder();
-      const res = { chunks: 0, zeroBytes: 0, newChunks: 0, newBytes: 0 };
-      await scanFile(fh, st.size, store.config.chunker, {
-        chunk(data) {
-          const id = blake3(data);
-          entries.add(id, data.length);
-          res.chunks++;
-          if (writer.addChunk(id, data)) {
-            res.newChunks++;
-            res.newBytes += data.length;
-          }
-        },
-        zeros(n) {
-          entries.addZeros(n);
-          res.zeroBytes += n;
-        },
-        progress: (done) => opts.onProgress?.(done, st.size),
-        drain: () => writer.drain(),
-      });
-      const list = entries.finish();
-      const recipe: Recipe = {
-        name,
-        size: st.size,
-        chunker: store.config.chunker,
-        digest: recipeDigest(st.size, list),
-        created: new Date().toISOString(),
-        entries: list,
-      };
-      await writer.commit(recipe);
-      const after = store.index.counters();
-      return {
-        recipe,
-        logicalBytes: st.size,
-        chunks: res.chunks,
-        zeroBytes: res.zeroBytes,
-        newChunks: res.newChunks,
-        newBytes: res.newBytes,
-        storedBytes: after.storedBytes - before.storedBytes,
-        seconds: (performance.now() - t0) / 1000,
-      };
+      const results: AddResult[] = [];
+      for (const input of opened) {
+        const r = await ingestOne(store, writer, input, opts).catch((err) => {
+          throw fromSystemError(err, input.path);
+        });
+        results.push(r);
+        opts.onAdded?.(r);
+      }
+      return results;
     } finally {
       writer.close();
     }
-  } catch (err) {
-    throw fromSystemError(err, path);
   } finally {
-    await fh.close();
+    await Promise.all(opened.map((o) => o.fh.close()));
   }
+}
+
+function checkNames(store: Store, inputs: ImageInput[], force: boolean): void {
+  const seen = new Map<string, string>();
+  for (const { path, name } of inputs) {
+    validateImageName(name);
+    const other = seen.get(name);
+    if (other !== undefined) throw usage(`${other} and ${path} would both be image '${name}'`);
+    seen.set(name, path);
+    if (!force && store.getRecipe(name))
+      throw exists(
+        `image '${name}' already exists (use --force to replace it, or --name to pick another name)`,
+      );
+  }
+}
+
+async function openInput(input: ImageInput): Promise<OpenInput> {
+  const fh = await open(input.path, "r").catch((err) => {
+    throw fromSystemError(err, input.path);
+  });
+  try {
+    const st = await fh.stat();
+    if (st.isDirectory()) throw usage(`${input.path}: is a directory, not an image file`);
+    if (!st.isFile() && !st.isBlockDevice()) throw usage(`${input.path}: not a regular file`);
+    return { ...input, fh, st };
+  } catch (err) {
+    await fh.close();
+    throw fromSystemError(err, input.path);
+  }
+}
+
+async function ingestOne(store: Store, writer: StoreWriter, input: OpenInput, opts: AddOptions) {
+  const t0 = performance.now();
+  const { st } = input;
+  const before = store.index.counters();
+  const entries = new EntriesBuilder();
+  const res = { chunks: 0, zeroBytes: 0, newChunks: 0, newBytes: 0 };
+  opts.onStart?.(input, st.size);
+  await scanFile(input.fh, st.size, store.config.chunker, {
+    chunk(data) {
+      const id = blake3(data);
+      entries.add(id, data.length);
+      res.chunks++;
+      if (writer.addChunk(id, data)) {
+        res.newChunks++;
+        res.newBytes += data.length;
+      }
+    },
+    zeros(n) {
+      entries.addZeros(n);
+      res.zeroBytes += n;
+    },
+    progress: (done) => opts.onProgress?.(done, st.size),
+    drain: () => writer.drain(),
+  });
+  const list = entries.finish();
+  const recipe: Recipe = {
+    name: input.name,
+    size: st.size,
+    chunker: store.config.chunker,
+    digest: recipeDigest(st.size, list),
+    created: new Date().toISOString(),
+    entries: list,
+  };
+  await writer.commit(recipe);
+  const after = store.index.counters();
+  return {
+    recipe,
+    logicalBytes: st.size,
+    ...res,
+    storedBytes: after.storedBytes - before.storedBytes,
+    seconds: (performance.now() - t0) / 1000,
+  };
 }
