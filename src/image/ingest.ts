@@ -67,7 +67,6 @@ export async function addImages(store: Store, inputs: ImageInput[], opts: AddOpt
   try {
     for (const input of inputs) opened.push(await openInput(input));
     const writer = await store.writer(opts.lockWait);
-    writer.warmCompression();
     try {
       const results: AddResult[] = [];
       for (const input of opened) {
