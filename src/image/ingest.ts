@@ -67,17 +67,34 @@ export async function addImages(store: Store, inputs: ImageInput[], opts: AddOpt
   try {
     for (const input of inputs) opened.push(await openInput(input));
     const writer = await store.writer(opts.lockWait);
+    // Each image's commit (an fsync, then the index transaction) overlaps the next image's scan.
+    const commits: Promise<void>[] = [];
+    let failed: { err: unknown } | undefined;
     try {
       const results: AddResult[] = [];
       for (const input of opened) {
-        const r = await ingestOne(store, writer, input, opts).catch((err) => {
+        if (failed) throw failed.err;
+        const { result, done } = await ingestOne(writer, input, opts).catch((err) => {
           throw fromSystemError(err, input.path);
         });
-        results.push(r);
-        opts.onAdded?.(r);
+        const reported = done.then(
+          () => {
+            results.push(result);
+            opts.onAdded?.(result);
+          },
+          (err) => {
+            failed ??= { err: fromSystemError(err, input.path) };
+            throw failed.err;
+          },
+        );
+        reported.catch(() => undefined); // seen by the loop or by Promise.all below
+        commits.push(reported);
       }
+      await Promise.all(commits);
       return results;
     } finally {
+      // The images before a failure stay stored: their commits land before the lock goes.
+      await Promise.allSettled(commits);
       writer.close();
     }
   } finally {
@@ -114,10 +131,12 @@ async function openInput(input: ImageInput): Promise<OpenInput> {
   }
 }
 
-async function ingestOne(store: Store, writer: StoreWriter, input: OpenInput, opts: AddOptions) {
+/** Cuts and stores one image; resolves once its frames are written, with its commit under way. */
+async function ingestOne(writer: StoreWriter, input: OpenInput, opts: AddOptions) {
   const t0 = performance.now();
   const { st } = input;
-  const before = store.index.counters();
+  const store = writer.store;
+  const storedBefore = writer.storedBytes;
   const entries = new EntriesBuilder();
   const res = { chunks: 0, zeroBytes: 0, newChunks: 0, newBytes: 0 };
   opts.onStart?.(input, st.size);
@@ -147,13 +166,13 @@ async function ingestOne(store: Store, writer: StoreWriter, input: OpenInput, op
     created: new Date().toISOString(),
     entries: list,
   };
-  await writer.commit(recipe);
-  const after = store.index.counters();
-  return {
+  const { done } = await writer.commitSoon(recipe);
+  const result: AddResult = {
     recipe,
     logicalBytes: st.size,
     ...res,
-    storedBytes: after.storedBytes - before.storedBytes,
-    seconds: (performance.now() - t0) / 1000,
+    storedBytes: writer.storedBytes - storedBefore,
+    seconds: 0,
   };
+  return { result, done: done.then(() => void (result.seconds = (performance.now() - t0) / 1000)) };
 }

@@ -1,4 +1,4 @@
-import { closeSync, fdatasyncSync, openSync, readSync, writeSync } from "node:fs";
+import { closeSync, fdatasync, fdatasyncSync, openSync, readSync, writeSync } from "node:fs";
 import { corrupt } from "../util/errors.js";
 import { ENTRY_BYTES, ID_BYTES, type Codec, type Frame, type FrameChunk } from "./types.js";
 
@@ -83,6 +83,11 @@ export class PackWriter {
 
   sync(): void {
     fdatasyncSync(this.fd);
+  }
+
+  /** The same on libuv's thread pool: the caller's thread goes on meanwhile. */
+  syncInBackground(): Promise<void> {
+    return new Promise((resolve, reject) => fdatasync(this.fd, (err) => (err ? reject(err) : resolve())));
   }
 
   close(): void {

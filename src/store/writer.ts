@@ -34,6 +34,12 @@ interface QueuedFrame {
   done?: { codec: Codec; payload: Buffer; release(): void };
 }
 
+/** Chunks written since the last commit: their locations and what they add to the counters. */
+interface Batch {
+  entries: Map<string, Buffer>;
+  delta: { chunks: number; uniqueBytes: number; storedBytes: number };
+}
+
 export interface FrameResult {
   /** Chunks of the frame that were new here and are now stored. */
   stored: number;
@@ -52,7 +58,7 @@ function compressed(entry: QueuedFrame, r: Compressed): void {
  */
 export class StoreWriter {
   private pack: PackWriter | undefined;
-  private readonly pending = new Map<string, Buffer>();
+  private pending = new Map<string, Buffer>();
   private frameBuf: Buffer;
   private frameChunks: FrameChunk[] = [];
   private inFrame = new Set<string>();
@@ -64,9 +70,15 @@ export class StoreWriter {
   private delta = { chunks: 0, uniqueBytes: 0, storedBytes: 0 };
   private sinceCommit = 0;
   private warmed = false;
+  /** Chunks whose frames are written and whose commit has begun (see commitSoon). */
+  private committing: Array<Map<string, Buffer>> = [];
+  /** The last commit begun by commitSoon: the next one waits for it, so commits land in order. */
+  private lastCommit: Promise<void> = Promise.resolve();
+  /** Frame bytes written by this writer so far (what the index will count as stored). */
+  storedBytes = 0;
 
   constructor(
-    private readonly store: Store,
+    readonly store: Store,
     private readonly lock: RepoLock,
     private nextPack: number,
   ) {
@@ -95,7 +107,9 @@ export class StoreWriter {
 
   has(id: ChunkId): boolean {
     const key = id.toString("latin1");
-    return this.inFrame.has(key) || this.queued.has(key) || this.pending.has(key) || this.store.index.has(id);
+    if (this.inFrame.has(key) || this.queued.has(key) || this.pending.has(key)) return true;
+    for (const batch of this.committing) if (batch.has(key)) return true;
+    return this.store.index.has(id);
   }
 
   /** Adds a chunk unless present; returns whether it was new. `id` must be BLAKE3(data). */
@@ -181,30 +195,64 @@ export class StoreWriter {
 
   /** Makes everything added so far durable, with an optional recipe in the same transaction. */
   async commit(recipe?: Recipe): Promise<void> {
+    const { done } = await this.commitSoon(recipe);
+    await done;
+  }
+
+  /**
+   * Like commit(), but returns once the frames are written: the pack's fsync then runs on the
+   * thread pool and the index transaction follows it, so that the caller can go on adding chunks
+   * (the next image of an `add`) meanwhile. `done` settles when the commit has landed; commits
+   * land in the order they were begun.
+   */
+  async commitSoon(recipe?: Recipe): Promise<{ done: Promise<void> }> {
     this.flushFrame();
     await this.drain(0);
-    this.commitWritten(recipe);
+    const batch = this.takeBatch();
+    this.committing.push(batch.entries);
+    const pack = this.pack;
+    const done = this.lastCommit
+      .then(() => pack?.syncInBackground())
+      .then(() => this.commitBatch(batch, recipe))
+      .finally(() => this.committing.splice(this.committing.indexOf(batch.entries), 1));
+    this.lastCommit = done.catch(() => undefined);
+    return { done };
   }
 
-  private commitWritten(recipe?: Recipe): void {
+  private commitWritten(): void {
     this.pack?.sync();
-    const store = this.store;
-    store.index.env.transactionSync(() => {
-      for (const [key, loc] of this.pending) store.index.chunks.putSync(Buffer.from(key, "latin1"), loc);
-      const c = store.index.counters();
-      store.index.meta.putSync("counters", {
-        chunks: c.chunks + this.delta.chunks,
-        uniqueBytes: c.uniqueBytes + this.delta.uniqueBytes,
-        storedBytes: c.storedBytes + this.delta.storedBytes,
-      });
-      if (recipe) store.writeRecipe(recipe);
-    });
-    this.pending.clear();
+    this.commitBatch(this.takeBatch());
+  }
+
+  private takeBatch(): Batch {
+    const batch = { entries: this.pending, delta: this.delta };
+    this.pending = new Map();
     this.delta = { chunks: 0, uniqueBytes: 0, storedBytes: 0 };
     this.sinceCommit = 0;
+    return batch;
   }
 
-  /** Releases the lock; what was not committed is dropped (its pack bytes stay unreferenced). */
+  private commitBatch(batch: Batch, recipe?: Recipe): void {
+    this.store.index.env.transactionSync(() => this.writeBatch(batch, recipe));
+  }
+
+  /** Inside an index transaction: the batch's chunk locations, the counters, the recipe. */
+  private writeBatch({ entries, delta }: Batch, recipe?: Recipe): void {
+    const index = this.store.index;
+    for (const [key, loc] of entries) index.chunks.putSync(Buffer.from(key, "latin1"), loc);
+    const c = index.counters();
+    index.meta.putSync("counters", {
+      chunks: c.chunks + delta.chunks,
+      uniqueBytes: c.uniqueBytes + delta.uniqueBytes,
+      storedBytes: c.storedBytes + delta.storedBytes,
+    });
+    if (recipe) this.store.writeRecipe(recipe);
+  }
+
+  /**
+   * Releases the lock; what was not committed is dropped (its pack bytes stay unreferenced). Call
+   * it once every commit begun has settled.
+   */
   close(): void {
     this.pack?.close();
     this.pack = undefined;
@@ -286,9 +334,11 @@ export class StoreWriter {
 
   private writeFrame(codec: Frame["codec"], chunks: FrameChunk[], payload: Buffer): void {
     if (!this.pack || this.pack.size >= PACK_LIMIT) {
-      if (this.pack) {
-        this.pack.sync();
-        this.pack.close();
+      const full = this.pack;
+      if (full) {
+        full.sync();
+        // A commit begun earlier may still be syncing it in the background.
+        void this.lastCommit.then(() => full.close());
       }
       const id = this.nextPack++;
       this.pack = new PackWriter(id, packPath(this.store.dir, id));
@@ -315,6 +365,7 @@ export class StoreWriter {
       inner += c.length;
     }
     this.delta.storedBytes += length;
+    this.storedBytes += length;
     this.sinceCommit += length;
     if (this.sinceCommit >= COMMIT_EVERY) this.commitWritten();
   }

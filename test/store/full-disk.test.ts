@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { nitro, nitroJson } from "../helpers/cli.js";
 import { pseudoRandom, tempDir, writeSparse } from "../helpers/data.js";
 
@@ -12,6 +12,9 @@ describe("a full disk during add", () => {
   beforeAll(() => {
     mkdirSync(mnt);
     execFileSync("mount", ["-t", "tmpfs", "-o", "size=24m", "tmpfs", mnt]);
+  });
+  beforeEach(() => {
+    for (const f of readdirSync(mnt)) rmSync(join(mnt, f), { recursive: true });
   });
   afterAll(() => {
     execFileSync("umount", [mnt]);
@@ -28,5 +31,23 @@ describe("a full disk during add", () => {
     expect(r.stderr.trim().split("\n")).toEqual([expect.stringMatching(/no space left on device/)]);
     expect(nitroJson<unknown[]>(["--repo", repo, "ls"])).toEqual([]);
     expect(nitroJson<{ errors: string[] }>(["--repo", repo, "check", "--read-data"]).errors).toEqual([]);
+  });
+
+  // The first image's commit runs while the second is being cut: it must land before the failure ends the add.
+  it("in the second of two images keeps the first one stored and whole", () => {
+    const repo = join(mnt, "repo2");
+    expect(nitro(["--repo", repo, "init", "--compress", "none"]).code).toBe(0);
+    const small = join(t.dir, "small.raw");
+    writeSparse(small, 8 * 1024 * 1024, [{ at: 0, data: pseudoRandom("small", 4 * 1024 * 1024) }]);
+    const big = join(t.dir, "big2.raw");
+    writeSparse(big, 64 * 1024 * 1024, [{ at: 0, data: pseudoRandom("big2", 48 * 1024 * 1024) }]);
+    const r = nitro(["--repo", repo, "add", small, big]);
+    expect(r.code).toBe(7);
+    expect(r.stderr).toMatch(/big2\.raw: no space left on device/);
+    expect(nitroJson<Array<{ name: string }>>(["--repo", repo, "ls"]).map((i) => i.name)).toEqual(["small"]);
+    expect(nitroJson<{ errors: string[] }>(["--repo", repo, "check", "--read-data"]).errors).toEqual([]);
+    const out = join(t.dir, "small.out");
+    expect(nitro(["--repo", repo, "export", "small", "-o", out]).code).toBe(0);
+    expect(readFileSync(out).equals(readFileSync(small))).toBe(true);
   });
 });
