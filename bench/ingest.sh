@@ -225,8 +225,7 @@ run_format() {
   (($# == 0)) && return
   app=$(file_apparent "$@")
   alloc=$(file_allocated "$@")
-  log "warming the page cache ($fmt: $# files)"
-  cat "$@" >/dev/null
+  WARM_INPUTS=("$@") # read back before every row (row_begin)
   echo
   echo "== ingest $fmt, in-cache, $# image(s): $(for f in "$@"; do basename "$f"; done | paste -sd' ')"
   echo "   apparent $app B ($(mb "$app") MB), allocated $alloc B ($(mb "$alloc") MB); $(nproc) vCPU, load $(cut -d" " -f1-3 /proc/loadavg); $(date -u +%FT%TZ)"

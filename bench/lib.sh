@@ -38,7 +38,14 @@ elapsed() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", b-a}'; }
 # A "row" accumulates several commands (e.g. one `nitro add` per image): wall seconds,
 # user+sys CPU seconds, peak RSS (max over the commands) and failure.
 #   row_begin; run_timed LOG cmd...; run_timed LOG cmd...; row_end  -> ROW_SECS ROW_CPU ROW_RSS_MB ROW_OK
+# Files to read back into the page cache before each row (set by the script that times them).
+WARM_INPUTS=()
 row_begin() {
+  # Untimed: the inputs are read back into the page cache (borg drops them from it with
+  # POSIX_FADV_DONTNEED as it reads), and the previous row's dirty pages are written back now
+  # instead of being charged to this row.
+  ((${#WARM_INPUTS[@]})) && cat "${WARM_INPUTS[@]}" >/dev/null
+  sync
   ROW_T0=$(now)
   ROW_CPU=0
   ROW_RSS_KB=0
