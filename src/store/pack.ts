@@ -61,9 +61,15 @@ export function parseFrameHeader(buf: Buffer, where: string): ParsedFrameHeader 
   };
 }
 
+/** Appended bytes that start a write-back ahead of the next commit (see flushAhead). */
+const FLUSH_AHEAD = 16 * 1024 * 1024;
+
 export class PackWriter {
   private readonly fd: number;
   size = 0;
+  private unflushed = 0;
+  private flushing = false;
+  private flushError: Error | undefined;
 
   constructor(
     readonly id: number,
@@ -78,16 +84,39 @@ export class PackWriter {
     writeAll(this.fd, header, offset);
     writeAll(this.fd, payload, offset + header.length);
     this.size += header.length + payload.length;
+    this.unflushed += header.length + payload.length;
+    this.flushAhead();
     return { offset, length: header.length + payload.length };
   }
 
   sync(): void {
+    this.throwFlushError();
     fdatasyncSync(this.fd);
   }
 
   /** The same on libuv's thread pool: the caller's thread goes on meanwhile. */
   syncInBackground(): Promise<void> {
+    this.throwFlushError();
     return new Promise((resolve, reject) => fdatasync(this.fd, (err) => (err ? reject(err) : resolve())));
+  }
+
+  /**
+   * Every 16 MiB appended, starts an fdatasync on the thread pool without waiting for it, so that
+   * the sync a commit waits for finds little left to write (it took 35-70 ms per image here). Its
+   * failure is kept for the next sync: the kernel reports a write-back error to one fsync only.
+   */
+  private flushAhead(): void {
+    if (this.flushing || this.unflushed < FLUSH_AHEAD) return;
+    this.flushing = true;
+    this.unflushed = 0;
+    fdatasync(this.fd, (err) => {
+      this.flushing = false;
+      if (err) this.flushError ??= err;
+    });
+  }
+
+  private throwFlushError(): void {
+    if (this.flushError) throw this.flushError;
   }
 
   close(): void {
