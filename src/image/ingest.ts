@@ -74,11 +74,11 @@ export async function addImages(store: Store, inputs: ImageInput[], opts: AddOpt
       const results: AddResult[] = [];
       for (const input of opened) {
         if (failed) throw failed.err;
-        const { result, done } = await ingestOne(writer, input, opts).catch((err) => {
+        const { committed } = await ingestOne(writer, input, opts).catch((err) => {
           throw fromSystemError(err, input.path);
         });
-        const reported = done.then(
-          () => {
+        const reported = committed.then(
+          (result) => {
             results.push(result);
             opts.onAdded?.(result);
           },
@@ -131,7 +131,10 @@ async function openInput(input: ImageInput): Promise<OpenInput> {
   }
 }
 
-/** Cuts and stores one image; resolves once its frames are written, with its commit under way. */
+/**
+ * Cuts and stores one image; resolves once its frames are written, with its commit under way and
+ * `committed` giving the image's figures once the commit has landed.
+ */
 async function ingestOne(writer: StoreWriter, input: OpenInput, opts: AddOptions) {
   const t0 = performance.now();
   const { st } = input;
@@ -167,12 +170,13 @@ async function ingestOne(writer: StoreWriter, input: OpenInput, opts: AddOptions
     entries: list,
   };
   const { done } = await writer.commitSoon(recipe);
-  const result: AddResult = {
+  const storedBytes = writer.storedBytes - storedBefore;
+  const committed = done.then((): AddResult => ({
     recipe,
     logicalBytes: st.size,
     ...res,
-    storedBytes: writer.storedBytes - storedBefore,
-    seconds: 0,
-  };
-  return { result, done: done.then(() => void (result.seconds = (performance.now() - t0) / 1000)) };
+    storedBytes,
+    seconds: (performance.now() - t0) / 1000,
+  }));
+  return { committed };
 }
