@@ -1,20 +1,6 @@
-import type { ChunkId, Frame, Recipe, RecipeSummary } from "../store/types.js";
+import type { ChunkId, Frame, PutProgress, PutResult, Recipe, RecipeSummary } from "../store/types.js";
 
-export interface PutProgress {
-  /** Frames and chunk bytes (uncompressed) acknowledged durable by the site so far. */
-  chunks: number;
-  rawBytes: number;
-  /** Bytes of frame payload sent so far. */
-  wireBytes: number;
-}
-
-export interface PutResult {
-  chunks: number;
-  rawBytes: number;
-  wireBytes: number;
-  /** Chunks the site already had (it skips them). */
-  skipped: number;
-}
+export type { PutProgress, PutResult } from "../store/types.js";
 
 export interface ProbeResult {
   /** Bytes received from the site and how long it took: download bandwidth site -> here. */
@@ -24,15 +10,36 @@ export interface ProbeResult {
   rtt: number;
 }
 
+export interface PutRecipeOptions {
+  /** Replace a complete image of the same name whose recipe differs (push --force). */
+  force?: boolean;
+}
+
 /**
- * A named place holding a store. Every transport implements this one interface: LocalSite (the
- * store engine in-process) and the SSH site (the same engine behind `nitro serve --stdio`).
- * Retry, rate limits and caching are wrappers around a Site, never inside one.
+ * A named place holding a store, split by capability as desync splits Store/WriteStore/PruneStore:
+ * every site can be read; a WriteSite also takes chunks and recipes; a MaintainSite also removes
+ * and repairs (the lifecycle commands). A read-only server is opened as a ReadSite, so a write to
+ * it is a type error, not a runtime surprise. Transports implement these interfaces; retry, rate
+ * limits, timeouts and caching wrap a site (see wrapper.ts), never live inside one.
  */
-export interface Site {
+export interface ReadSite {
   readonly name: string;
   /** For each id, whether the site holds that chunk. One round trip for the whole batch. */
   has(ids: ChunkId[]): Promise<boolean[]>;
+  /**
+   * Yields frames that together hold exactly the requested chunks (order not guaranteed).
+   * Several calls may run concurrently on one site (pipelining). Rejects with NOT_FOUND if the
+   * site lacks one of them.
+   */
+  getFrames(ids: ChunkId[]): AsyncIterable<Frame>;
+  getRecipe(name: string): Promise<Recipe | undefined>;
+  listRecipes(): Promise<RecipeSummary[]>;
+  /** Downloads about `bytes` of incompressible data from the site and times it. */
+  probe(bytes: number): Promise<ProbeResult>;
+  close(): Promise<void>;
+}
+
+export interface WriteSite extends ReadSite {
   /**
    * Stores frames streamed in; resolves once all of them are durable at the site. Several frames
    * are in flight at once. A frame whose bytes do not hash to its chunk ids is refused (the
@@ -40,15 +47,24 @@ export interface Site {
    */
   putFrames(frames: AsyncIterable<Frame>, onProgress?: (p: PutProgress) => void): Promise<PutResult>;
   /**
-   * Yields frames that together hold exactly the requested chunks (order not guaranteed).
-   * Several calls may run concurrently on one site (pipelining). Rejects with NOT_FOUND if the
-   * site lacks one of them.
+   * Records an image. Refused (EXISTS) when a complete image of that name has another recipe,
+   * unless `force`.
    */
-  getFrames(ids: ChunkId[]): AsyncIterable<Frame>;
-  putRecipe(recipe: Recipe): Promise<void>;
-  getRecipe(name: string): Promise<Recipe | undefined>;
-  listRecipes(): Promise<RecipeSummary[]>;
-  /** Downloads about `bytes` of incompressible data from the site and times it. */
-  probe(bytes: number): Promise<ProbeResult>;
-  close(): Promise<void>;
+  putRecipe(recipe: Recipe, opts?: PutRecipeOptions): Promise<void>;
+}
+
+/** Lifecycle operations (rm, gc, verify --repair); defined with the lifecycle issue. */
+export interface MaintainSite extends WriteSite {
+  readonly maintainable: true;
+}
+
+/** Transitional: every use is to name the capability it needs (ReadSite, WriteSite, MaintainSite). */
+export type Site = WriteSite;
+
+export function isWriteSite(site: ReadSite): site is WriteSite {
+  return typeof (site as Partial<WriteSite>).putFrames === "function";
+}
+
+export function isMaintainSite(site: ReadSite): site is MaintainSite {
+  return (site as Partial<MaintainSite>).maintainable === true;
 }

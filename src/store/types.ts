@@ -69,3 +69,19 @@ export interface RecipeSummary {
   created: string;
   chunks: number;
 }
+
+/** Frames and chunk bytes (uncompressed) a store has made durable so far while receiving. */
+export interface PutProgress {
+  chunks: number;
+  rawBytes: number;
+  /** Bytes of frame payload sent (or received) so far. */
+  wireBytes: number;
+}
+
+export interface PutResult {
+  chunks: number;
+  rawBytes: number;
+  wireBytes: number;
+  /** Chunks the store already had (it skips them). */
+  skipped: number;
+}

@@ -1,5 +1,5 @@
 import { ID_BYTES, type ChunkId } from "../store/types.js";
-import type { PutResult } from "../site/site.js";
+import type { PutResult } from "../store/types.js";
 import type { ExitCode } from "../util/errors.js";
 import { exitCodeFrom, protocolError } from "./errors.js";
 import { HEADER_BYTES, HELLO_BYTES, Limits, MAGIC, PROTOCOL_VERSION } from "./protocol.js";
