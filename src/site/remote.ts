@@ -1,35 +1,14 @@
 import type { Duplex, Readable, Writable } from "node:stream";
 import type { ChunkId, Frame, Recipe, RecipeSummary } from "../store/types.js";
-import { NitroError, remote } from "../util/errors.js";
-import { Outbox, readMessages } from "../wire/channel.js";
-import { ProtocolError, protocolError } from "../wire/errors.js";
+import { ProtocolClient, unexpectedReply, type ProtocolClientOptions } from "../wire/client.js";
+import { protocolError } from "../wire/errors.js";
 import { checkFrameLimits, decodeFrame, frameBodyBytes, frameMessage } from "../wire/frames.js";
-import {
-  decodeBitmap,
-  decodeError,
-  decodeHello,
-  decodePutAck,
-  decodePutDone,
-  encodeGet,
-  encodeHello,
-  encodeIds,
-  encodeU32,
-  encodeU64,
-  message,
-} from "../wire/messages.js";
-import { ACCEPTS, FLAG_READ_ONLY, Limits, Msg, PROTOCOL_VERSION, msgName } from "../wire/protocol.js";
-import type { Message } from "../wire/reader.js";
-import {
-  RecipeAssembler,
-  decodeList,
-  decodeRecipeHeader,
-  recipeHeader,
-  recipeParts,
-} from "../wire/recipes.js";
+import { decodePutAck, decodePutDone, message } from "../wire/messages.js";
+import { Limits, Msg } from "../wire/protocol.js";
 import { Wakeup } from "../util/wakeup.js";
-import type { ProbeResult, PutProgress, PutResult, Site } from "./site.js";
+import type { ProbeResult, PutProgress, PutRecipeOptions, PutResult, Site } from "./site.js";
 
-export interface RemoteSiteOptions {
+export interface RemoteSiteOptions extends ProtocolClientOptions {
   /**
    * Bytes of frames sent but not yet taken by the far store, fixed. By default the window follows
    * the link: twice the measured rate × round trip, between 2 and 64 MiB (see upload()).
@@ -37,15 +16,6 @@ export interface RemoteSiteOptions {
   window?: number;
   /** Bytes of frames one getFrames call lets the server send ahead of its consumer. Default 16 MiB. */
   getWindow?: number;
-  /** Words to add when the connection drops, e.g. the remote command's stderr. */
-  describeClose?: () => string | undefined;
-  /** Closes the transport under the stream (the SSH connection) once the session has ended. */
-  closeTransport?: () => Promise<void>;
-}
-
-interface Pending {
-  onMessage(m: Message): void;
-  onError(err: NitroError): void;
 }
 
 const MiB = 1024 * 1024;
@@ -55,19 +25,12 @@ const MAX_DOWNLOADS = 32;
 
 /**
  * A Site spoken to over a byte stream running `nitro serve` (an SSH channel, a child process).
- * Requests are pipelined on the one stream: each carries an id the replies echo.
+ * The protocol is the ProtocolClient's; here are the Site operations and the flow control of bulk
+ * transfers (the upload window, download credit).
  */
 export class RemoteSite implements Site {
-  private readonly out: Outbox;
-  private readonly pending = new Map<number, Pending>();
+  private readonly client: ProtocolClient;
   private readonly getWindow: number;
-  private readonly hello: Promise<number>;
-  private helloSettle!: { resolve: (flags: number) => void; reject: (err: NitroError) => void };
-  private readonly reading: Promise<void>;
-  private failure: NitroError | undefined;
-  private nextReq = 1;
-  private flags: number | undefined;
-  private byeReceived = false;
   private putTurn: Promise<void> = Promise.resolve();
   private downloads = 0;
   private downloadWaiters: (() => void)[] = [];
@@ -80,32 +43,24 @@ export class RemoteSite implements Site {
     const input = "input" in io ? io.input : io;
     const output = "output" in io ? io.output : io;
     this.getWindow = Math.min(opts.getWindow ?? 16 * MiB, 0xffff_ffff);
-    this.out = new Outbox(output, undefined, () => this.fail(this.closedError()));
-    this.hello = new Promise<number>((resolve, reject) => (this.helloSettle = { resolve, reject }));
-    this.hello.catch(() => {});
-    this.out.send([encodeHello()]);
-    this.reading = this.read(input);
+    this.client = new ProtocolClient(name, input, output, opts);
   }
 
   /** Resolves once the server's HELLO has been checked. */
   async ready(): Promise<void> {
-    await this.hello;
+    await this.client.ready();
   }
 
   /** Whether the server refuses writes (known after ready()). */
   get readOnly(): boolean | undefined {
-    return this.flags === undefined ? undefined : (this.flags & FLAG_READ_ONLY) !== 0;
+    return this.client.readOnly;
   }
 
   async has(ids: ChunkId[]): Promise<boolean[]> {
     await this.ready();
     const batches: Promise<boolean[]>[] = [];
-    for (let i = 0; i < ids.length; i += Limits.IDS) {
-      const batch = ids.slice(i, i + Limits.IDS);
-      batches.push(
-        this.call(Msg.HAS, encodeIds(batch), Msg.HAS_REPLY, (m) => decodeBitmap(m.body, batch.length)),
-      );
-    }
+    for (let i = 0; i < ids.length; i += Limits.IDS)
+      batches.push(this.client.has(ids.slice(i, i + Limits.IDS)));
     return (await Promise.all(batches)).flat();
   }
 
@@ -143,7 +98,7 @@ export class RemoteSite implements Site {
     let wireBytes = 0;
     let firstSend = 0;
     let minRtt = Infinity;
-    let error: NitroError | undefined;
+    let error: unknown;
     let result: PutResult | undefined;
     const changed = new Wakeup();
     const window = () => {
@@ -152,35 +107,29 @@ export class RemoteSite implements Site {
       if (takenBytes === 0 || seconds <= 0) return MIN_WINDOW;
       return Math.min(MAX_WINDOW, Math.max(MIN_WINDOW, 2 * (takenBytes / seconds) * minRtt));
     };
-    const req = this.register({
-      onMessage: (m) => {
-        if (m.type === Msg.PUT_ACK) {
-          const a = decodePutAck(m.body);
-          if (a.consumedFrames > sizes.length) throw protocolError("PUT_ACK for frames never sent");
-          const now = performance.now();
-          for (; acked < a.consumedFrames; acked++) {
-            takenBytes += sizes[acked]!;
-            minRtt = Math.min(minRtt, (now - sentAt[acked]!) / 1000);
-          }
-          onProgress?.({ chunks: a.durableChunks, rawBytes: a.durableRawBytes, wireBytes });
-        } else if (m.type === Msg.PUT_DONE) {
-          result = decodePutDone(m.body);
-          this.pending.delete(req);
-        } else if (m.type === Msg.ERROR) {
-          error = this.errorFrom(m.body);
-          this.pending.delete(req);
-        } else throw unexpected(m);
-        changed.notify();
-      },
-      onError: (err) => {
-        error ??= err;
-        changed.notify();
-      },
+    const put = this.client.register((m) => {
+      if (m.type === Msg.PUT_ACK) {
+        const a = decodePutAck(m.body);
+        if (a.consumedFrames > sizes.length) throw protocolError("PUT_ACK for frames never sent");
+        const now = performance.now();
+        for (; acked < a.consumedFrames; acked++) {
+          takenBytes += sizes[acked]!;
+          minRtt = Math.min(minRtt, (now - sentAt[acked]!) / 1000);
+        }
+        onProgress?.({ chunks: a.durableChunks, rawBytes: a.durableRawBytes, wireBytes });
+      } else if (m.type === Msg.PUT_DONE) result = decodePutDone(m.body);
+      else throw unexpectedReply(m);
+      changed.notify();
+      return result !== undefined;
+    });
+    put.done.catch((err: unknown) => {
+      error ??= err;
+      changed.notify();
     });
     let sourceError: { error: unknown } | undefined;
     try {
       for await (const frame of frames) {
-        if (error || this.out.closed) break;
+        if (error || this.client.closed) break;
         checkFrameLimits(frame);
         const size = frameBodyBytes(frame);
         while (!error && sentBytes > takenBytes && sentBytes - takenBytes + size > window())
@@ -191,15 +140,15 @@ export class RemoteSite implements Site {
         sentAt.push(performance.now());
         sentBytes += size;
         wireBytes += frame.payload.length;
-        if (!this.out.send(frameMessage(Msg.PUT_FRAME, req, frame), frame.release)) await this.out.drain();
+        if (!this.client.send(frameMessage(Msg.PUT_FRAME, put.req, frame), frame.release))
+          await this.client.drain();
       }
     } catch (err) {
       sourceError = { error: err };
     }
     // Also after a failing source: the server commits what it received, so a re-run skips it.
-    if (!error) this.out.send(message(Msg.PUT_END, req));
+    if (!error) this.client.send(message(Msg.PUT_END, put.req));
     while (!error && !result) await changed.wait();
-    this.pending.delete(req);
     if (sourceError) throw sourceError.error;
     if (error) throw error;
     onProgress?.({ chunks: result!.chunks + result!.skipped, rawBytes: result!.rawBytes, wireBytes });
@@ -223,26 +172,26 @@ export class RemoteSite implements Site {
     }
   }
 
+  /** Frames as the consumer takes them; each one taken lets the server send its size more. */
   private async *downloadBatch(ids: ChunkId[]): AsyncGenerator<Frame> {
     const queue: { frame: Frame; size: number }[] = [];
     let ended = false;
-    let error: NitroError | undefined;
+    let error: unknown;
     const changed = new Wakeup();
-    const req = this.register({
-      onMessage: (m) => {
-        if (m.type === Msg.FRAME) queue.push({ frame: decodeFrame(m.body), size: m.body.length });
-        else if (m.type === Msg.END) ended = true;
-        else if (m.type === Msg.ERROR) error = this.errorFrom(m.body);
-        else throw unexpected(m);
-        if (ended || error) this.pending.delete(req);
-        changed.notify();
-      },
-      onError: (err) => {
-        error ??= err;
-        changed.notify();
-      },
+    const get = this.client.getFrames(this.getWindow, ids, (m) => {
+      queue.push({ frame: decodeFrame(m.body), size: m.body.length });
+      changed.notify();
     });
-    this.out.send(message(Msg.GET_FRAMES, req, encodeGet(this.getWindow, ids)));
+    get.done.then(
+      () => {
+        ended = true;
+        changed.notify();
+      },
+      (err: unknown) => {
+        error = err;
+        changed.notify();
+      },
+    );
     let head = 0;
     try {
       for (;;) {
@@ -253,8 +202,7 @@ export class RemoteSite implements Site {
             queue.splice(0, head);
             head = 0;
           }
-          // The consumer took it: the server may send that many bytes more.
-          if (!ended && !error) this.out.send(message(Msg.CREDIT, req, encodeU32(size)));
+          if (!ended && !error) this.client.grant(get, size);
           yield frame;
           continue;
         }
@@ -263,85 +211,24 @@ export class RemoteSite implements Site {
         await changed.wait();
       }
     } finally {
-      if (!ended && !error && this.pending.has(req)) {
-        // Abandoned by the consumer: stop the server, drop what is still on its way.
-        this.pending.set(req, {
-          onMessage: (m) => {
-            if (m.type === Msg.END || m.type === Msg.ERROR) this.pending.delete(req);
-          },
-          onError: () => {},
-        });
-        this.out.send(message(Msg.CANCEL, req));
-      }
+      // Abandoned by the consumer: stop the server, drop what is still on its way.
+      if (!ended && !error) this.client.cancel(get, Msg.CANCEL);
     }
   }
 
-  async putRecipe(recipe: Recipe): Promise<void> {
+  async putRecipe(recipe: Recipe, opts: PutRecipeOptions = {}): Promise<void> {
     await this.ready();
-    const header = recipeHeader(recipe);
-    const parts = recipeParts(recipe);
-    const reply = this.call(
-      Msg.PUT_RECIPE,
-      header,
-      Msg.OK,
-      () => undefined,
-      async (req) => {
-        for (const part of parts) {
-          if (!this.out.send(message(Msg.RECIPE_PART, req, part))) await this.out.drain();
-        }
-      },
-    );
-    await reply;
+    await this.client.putRecipe(recipe, opts);
   }
 
   async getRecipe(name: string): Promise<Recipe | undefined> {
     await this.ready();
-    return new Promise<Recipe | undefined>((resolve, reject) => {
-      let asm: RecipeAssembler | undefined;
-      const finish = (f: () => void) => {
-        this.pending.delete(req);
-        f();
-      };
-      const req = this.register({
-        onMessage: (m) => {
-          if (m.type === Msg.OK && !asm) return finish(() => resolve(undefined));
-          if (m.type === Msg.ERROR) return finish(() => reject(this.errorFrom(m.body)));
-          if (m.type === Msg.RECIPE && !asm) asm = new RecipeAssembler(decodeRecipeHeader(m.body));
-          else if (m.type === Msg.RECIPE_PART && asm) asm.add(m.body);
-          else throw unexpected(m);
-          if (asm.complete) {
-            const a = asm;
-            finish(() => {
-              try {
-                resolve(a.finish());
-              } catch (err) {
-                reject(err);
-              }
-            });
-          }
-        },
-        onError: reject,
-      });
-      this.out.send(message(Msg.GET_RECIPE, req, Buffer.from(name, "utf8")));
-    });
+    return this.client.getRecipe(name);
   }
 
   async listRecipes(): Promise<RecipeSummary[]> {
     await this.ready();
-    return new Promise<RecipeSummary[]>((resolve, reject) => {
-      const list: RecipeSummary[] = [];
-      const req = this.register({
-        onMessage: (m) => {
-          if (m.type === Msg.RECIPE_LIST) return void list.push(...decodeList(m.body));
-          if (m.type !== Msg.END && m.type !== Msg.ERROR) throw unexpected(m);
-          this.pending.delete(req);
-          if (m.type === Msg.END) resolve(list);
-          else reject(this.errorFrom(m.body));
-        },
-        onError: reject,
-      });
-      this.out.send(message(Msg.LIST_RECIPES, req));
-    });
+    return this.client.listRecipes();
   }
 
   /** Round-trip time of a tiny request, in seconds: the best of `tries`. */
@@ -350,7 +237,7 @@ export class RemoteSite implements Site {
     let best = Infinity;
     for (let i = 0; i < tries; i++) {
       const t0 = performance.now();
-      await this.call(Msg.PING, Buffer.from("nitro"), Msg.PONG, () => undefined);
+      await this.client.ping();
       best = Math.min(best, (performance.now() - t0) / 1000);
     }
     return best;
@@ -363,145 +250,24 @@ export class RemoteSite implements Site {
   async probe(bytes: number): Promise<ProbeResult> {
     const rtt = await this.ping();
     const wanted = Math.max(1, Math.min(Math.floor(bytes), Limits.PROBE_BYTES));
-    return new Promise<ProbeResult>((resolve, reject) => {
-      const tSent = performance.now();
-      let tFirst = 0;
-      let firstBytes = 0;
-      let total = 0;
-      const req = this.register({
-        onMessage: (m) => {
-          if (m.type === Msg.PROBE_DATA) {
-            if (total === 0) {
-              tFirst = performance.now();
-              firstBytes = m.body.length;
-            }
-            total += m.body.length;
-            if (total > wanted) throw protocolError("PROBE sent more data than asked");
-            return;
-          }
-          if (m.type !== Msg.END && m.type !== Msg.ERROR) throw unexpected(m);
-          this.pending.delete(req);
-          if (m.type === Msg.ERROR) return reject(this.errorFrom(m.body));
-          const now = performance.now();
-          if (total > firstBytes) resolve({ bytes: total - firstBytes, seconds: (now - tFirst) / 1000, rtt });
-          else resolve({ bytes: total, seconds: Math.max((now - tSent) / 1000 - rtt, 1e-6), rtt });
-        },
-        onError: reject,
-      });
-      this.out.send(message(Msg.PROBE, req, encodeU64(wanted)));
+    const tSent = performance.now();
+    let tFirst = 0;
+    let firstBytes = 0;
+    let total = 0;
+    await this.client.probe(wanted, (data) => {
+      if (total === 0) {
+        tFirst = performance.now();
+        firstBytes = data.length;
+      }
+      total += data.length;
     });
+    const now = performance.now();
+    if (total > firstBytes) return { bytes: total - firstBytes, seconds: (now - tFirst) / 1000, rtt };
+    return { bytes: total, seconds: Math.max((now - tSent) / 1000 - rtt, 1e-6), rtt };
   }
 
   /** Says BYE, lets the server finish what is in flight, and ends the stream. */
   async close(): Promise<void> {
-    if (!this.failure) {
-      this.out.send(message(Msg.BYE, 0));
-      const timeout = new Promise<void>((r) => setTimeout(r, 10_000).unref());
-      await Promise.race([this.reading, timeout]);
-    }
-    this.fail(remote(`${this.name}: site closed`));
-    this.out.end();
-    await this.opts.closeTransport?.();
-  }
-
-  /** One request, one reply of type `expect` (or an ERROR). `after` sends the rest of the request. */
-  private call<T>(
-    type: number,
-    body: Buffer,
-    expect: number,
-    parse: (m: Message) => T,
-    after?: (req: number) => Promise<void>,
-  ): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const req = this.register({
-        onMessage: (m) => {
-          this.pending.delete(req);
-          try {
-            if (m.type === Msg.ERROR) reject(this.errorFrom(m.body));
-            else if (m.type === expect) resolve(parse(m));
-            else throw unexpected(m);
-          } catch (err) {
-            reject(err);
-            throw err;
-          }
-        },
-        onError: reject,
-      });
-      this.out.send(message(type, req, body));
-      after?.(req).catch(reject);
-    });
-  }
-
-  private register(p: Pending): number {
-    if (this.failure) throw this.failure;
-    const req = this.nextReq;
-    this.nextReq = this.nextReq >= 0xffff_fffe ? 1 : this.nextReq + 1;
-    this.pending.set(req, p);
-    return req;
-  }
-
-  private async read(input: Readable): Promise<void> {
-    try {
-      for await (const m of readMessages(input, ACCEPTS.client)) {
-        this.dispatch(m);
-        if (this.failure) break;
-      }
-      this.fail(this.closedError());
-    } catch (err) {
-      const e = err instanceof NitroError ? err : remote(`connection lost: ${(err as Error).message}`);
-      this.fail(new NitroError(e.exitCode, `${this.name}: ${e.message}`));
-    }
-  }
-
-  private closedError(): NitroError {
-    if (this.byeReceived) return remote(`${this.name}: site closed`);
-    const why = this.opts.describeClose?.();
-    return remote(`${this.name}: connection closed by the site${why ? `: ${why}` : ""}`);
-  }
-
-  private dispatch(m: Message): void {
-    if (m.type === Msg.HELLO) return this.onHello(m.body);
-    if (m.req === 0) {
-      if (m.type === Msg.BYE) this.byeReceived = true;
-      else if (m.type === Msg.ERROR) this.fail(this.errorFrom(m.body));
-      else throw unexpected(m);
-      return;
-    }
-    // Replies to requests we gave up on (failed put streams) are dropped.
-    const p = this.pending.get(m.req);
-    if (!p) return;
-    try {
-      p.onMessage(m);
-    } catch (err) {
-      if (!(err instanceof ProtocolError)) throw err;
-      this.fail(new NitroError(err.exitCode, `${this.name}: ${err.message}`));
-    }
-  }
-
-  private onHello(body: Buffer): void {
-    const { version, flags } = decodeHello(body, "server");
-    if (version !== PROTOCOL_VERSION)
-      throw protocolError(
-        `protocol version mismatch: this nitro speaks version ${PROTOCOL_VERSION}, the site ${version} (install the same nitro release on both sides)`,
-      );
-    this.flags = flags;
-    this.helloSettle.resolve(flags);
-  }
-
-  private errorFrom(body: Buffer): NitroError {
-    const { code, message } = decodeError(body);
-    return new NitroError(code, `${this.name}: ${message}`);
-  }
-
-  private fail(err: NitroError): void {
-    if (this.failure) return;
-    this.failure = err;
-    this.helloSettle.reject(err);
-    const waiting = [...this.pending.values()];
-    this.pending.clear();
-    for (const p of waiting) p.onError(err);
-    this.out.end();
+    await this.client.close();
   }
 }
-
-const unexpected = (m: Message) => protocolError(`unexpected ${msgName(m.type)} for request ${m.req}`);

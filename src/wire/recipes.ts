@@ -12,13 +12,15 @@ import { Limits } from "./protocol.js";
 /**
  * A recipe travels as one header message (JSON of every field but the entries, plus `count`)
  * followed by RECIPE_PART messages carrying the packed entries as stored (36 bytes each: id, then
- * length u32 LE), at most PART_ENTRIES per part, until `count` entries have arrived.
+ * length u32 LE), at most PART_ENTRIES per part, until `count` entries have arrived. An upload's
+ * header may also say `force: true`: replace a complete image of that name (push --force).
  */
-export type RecipeHeader = Omit<Recipe, "entries"> & { count: number };
+export type RecipeHeader = Omit<Recipe, "entries"> & { count: number; force?: boolean };
 
-export function recipeHeader(r: Recipe): Buffer {
+export function recipeHeader(r: Recipe, opts: { force?: boolean } = {}): Buffer {
   const { entries, ...rest } = r;
-  const json = Buffer.from(JSON.stringify({ ...rest, count: entries.length / ENTRY_BYTES }));
+  const fields = { ...rest, count: entries.length / ENTRY_BYTES, ...(opts.force ? { force: true } : {}) };
+  const json = Buffer.from(JSON.stringify(fields));
   if (json.length > Limits.JSON_BYTES)
     throw new NitroError(
       Exit.INTERNAL,
@@ -68,10 +70,11 @@ export function decodeRecipeHeader(body: Buffer): RecipeHeader {
     !isChunker(h.chunker) ||
     !isText(h.digest, 128) ||
     !isText(h.created, 64) ||
-    !isCount(h.count, Limits.RECIPE_ENTRIES)
+    !isCount(h.count, Limits.RECIPE_ENTRIES) ||
+    (h.force !== undefined && typeof h.force !== "boolean")
   )
     throw protocolError("malformed recipe header");
-  const { name, size, chunker, digest, created, count } = h;
+  const { name, size, chunker, digest, created, count, force } = h;
   return {
     name,
     size,
@@ -79,6 +82,7 @@ export function decodeRecipeHeader(body: Buffer): RecipeHeader {
     digest,
     created,
     count,
+    ...(force ? { force } : {}),
   };
 }
 
@@ -108,7 +112,7 @@ export class RecipeAssembler {
     this.parts.length = 0;
     let size = 0;
     for (let o = ID_BYTES; o < entries.length; o += ENTRY_BYTES) size += entries.readUInt32LE(o);
-    const { count: _count, ...rest } = this.header;
+    const { count: _count, force: _force, ...rest } = this.header;
     if (size !== rest.size) throw corrupt(`recipe '${rest.name}': entry lengths do not add up to its size`);
     return { ...rest, entries };
   }

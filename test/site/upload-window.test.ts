@@ -2,7 +2,7 @@ import { blake3 } from "@napi-rs/blake-hash";
 import { PassThrough } from "node:stream";
 import { afterAll, describe, expect, it } from "vitest";
 import { RemoteSite } from "../../src/site/remote.js";
-import { serveSite } from "../../src/site/serve.js";
+import { serveSite } from "../../src/wire/server.js";
 import { Codec, ENTRY_BYTES } from "../../src/store/types.js";
 import { pseudoRandom, tempDir } from "../helpers/data.js";
 import { CountingSite, newStore } from "../helpers/sites.js";

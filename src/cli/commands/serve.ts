@@ -18,7 +18,7 @@ export function register(program: Command): void {
       const [{ LocalSite }, { serveSite }, { sharedVerifier }, { growPipe, ReusedBufferReads }] =
         await Promise.all([
           import("../../site/local.js"),
-          import("../../site/serve.js"),
+          import("../../wire/server.js"),
           import("../../store/verify-pool.js"),
           import("../../util/pipes.js"),
           import("../../store/store.js"), // for withStore below: loaded alongside, not after

@@ -2,12 +2,12 @@ import { randomBytes } from "node:crypto";
 import type { Readable, Writable } from "node:stream";
 import type { ReusedBufferReads } from "../util/pipes.js";
 import { validateImageName } from "../store/recipe.js";
-import type { ChunkId, Frame } from "../store/types.js";
+import type { ChunkId, Frame, PutProgress, PutResult, Recipe, RecipeSummary } from "../store/types.js";
 import { BufferPool } from "../util/buffer-pool.js";
 import { Exit, NitroError } from "../util/errors.js";
-import { Outbox, readMessages } from "../wire/channel.js";
-import { errorCodeOf, protocolError } from "../wire/errors.js";
-import { checkFrameLimits, decodeFrame, frameBodyBytes, frameMessage } from "../wire/frames.js";
+import { Outbox, readMessages } from "./channel.js";
+import { errorCodeOf, protocolError } from "./errors.js";
+import { checkFrameLimits, decodeFrame, frameBodyBytes, frameMessage } from "./frames.js";
 import {
   decodeGet,
   decodeHello,
@@ -20,19 +20,25 @@ import {
   encodePutAck,
   encodePutDone,
   message,
-} from "../wire/messages.js";
-import { ACCEPTS, FLAG_READ_ONLY, Limits, Msg, PROTOCOL_VERSION, msgName } from "../wire/protocol.js";
-import { ByteQueue } from "../wire/queue.js";
-import {
-  RecipeAssembler,
-  decodeRecipeHeader,
-  encodeList,
-  recipeHeader,
-  recipeParts,
-} from "../wire/recipes.js";
-import type { Message } from "../wire/reader.js";
+} from "./messages.js";
+import { ACCEPTS, FLAG_READ_ONLY, Limits, Msg, PROTOCOL_VERSION, msgName } from "./protocol.js";
+import { ByteQueue } from "./queue.js";
+import { RecipeAssembler, decodeRecipeHeader, encodeList, recipeHeader, recipeParts } from "./recipes.js";
+import type { Message } from "./reader.js";
 import { Wakeup } from "../util/wakeup.js";
-import type { Site } from "./site.js";
+
+/**
+ * What a session serves: the store's side of every request. Declared here so that the protocol
+ * does not depend on the site layer, whose `WriteSite` fits it as it is.
+ */
+export interface ServedSite {
+  has(ids: ChunkId[]): Promise<boolean[]>;
+  getFrames(ids: ChunkId[]): AsyncIterable<Frame>;
+  getRecipe(name: string): Promise<Recipe | undefined>;
+  listRecipes(): Promise<RecipeSummary[]>;
+  putFrames(frames: AsyncIterable<Frame>, onProgress?: (p: PutProgress) => void): Promise<PutResult>;
+  putRecipe(recipe: Recipe, opts?: { force?: boolean }): Promise<void>;
+}
 
 export interface ServeOptions {
   /** Refuse PUT_FRAME and PUT_RECIPE (authorized_keys forced command for pull-only peers). */
@@ -60,7 +66,7 @@ const MAX_DEAD = 1024;
  * session goes on.
  */
 export async function serveSite(
-  site: Site,
+  site: ServedSite,
   input: Readable | ReusedBufferReads,
   output: Writable,
   opts: ServeOptions,
@@ -127,7 +133,7 @@ class Session {
   private readonly bodies = new BufferPool();
 
   constructor(
-    private readonly site: Site,
+    private readonly site: ServedSite,
     private readonly out: Outbox,
     private readonly opts: ServeOptions,
   ) {}
@@ -339,7 +345,7 @@ class Session {
     this.spawn(req, async () => {
       const recipe = asm.finish();
       validateImageName(recipe.name);
-      await this.site.putRecipe(recipe);
+      await this.site.putRecipe(recipe, { force: asm.header.force === true });
       this.send(Msg.OK, req);
     });
   }

@@ -2,7 +2,7 @@ import { blake3 } from "@napi-rs/blake-hash";
 import { PassThrough } from "node:stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { LocalSite } from "../../src/site/local.js";
-import { MAX_GETS, serveSite } from "../../src/site/serve.js";
+import { MAX_GETS, serveSite } from "../../src/wire/server.js";
 import type { Store } from "../../src/store/store.js";
 import { ENTRY_BYTES, type Frame } from "../../src/store/types.js";
 import { Exit, NitroError } from "../../src/util/errors.js";
