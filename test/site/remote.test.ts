@@ -7,7 +7,7 @@ import { recipeDigest, uniqueChunks } from "../../src/store/recipe.js";
 import { LocalSite } from "../../src/site/local.js";
 import { RemoteSite } from "../../src/site/remote.js";
 import { serveSite } from "../../src/wire/server.js";
-import type { PutProgress } from "../../src/site/site.js";
+import type { PutProgress, PutRecipeOptions } from "../../src/site/site.js";
 import { Store } from "../../src/store/store.js";
 import { ENTRY_BYTES, type ChunkId, type Frame, type Recipe } from "../../src/store/types.js";
 import { Exit } from "../../src/util/errors.js";
@@ -166,6 +166,25 @@ describe("RemoteSite over serveSite, in process", () => {
     const got = await collect(remote.getFrames(ids));
     // Two requests, each answered with all 8 distinct chunks.
     expect(hex(checkedIds(store, got))).toEqual(hex([...distinct, ...distinct]));
+    await remote.close();
+    await served;
+  });
+
+  it("carries putRecipe's force flag to the far site's putRecipe", async () => {
+    const asked: (boolean | undefined)[] = [];
+    class RecordingSite extends LocalSite {
+      override async putRecipe(recipe: Recipe, opts?: PutRecipeOptions): Promise<void> {
+        asked.push(opts?.force);
+        return super.putRecipe(recipe);
+      }
+    }
+    const { remote, served } = pair(false, undefined, new RecordingSite("lyon", store));
+    const recipe = bigRecipe(10);
+    await remote.putRecipe(recipe);
+    await remote.putRecipe(recipe, { force: true });
+    await remote.putRecipe(recipe, { force: false });
+    expect(asked).toEqual([false, true, false]);
+    expect((await remote.getRecipe("huge.raw"))!.digest).toBe(recipe.digest);
     await remote.close();
     await served;
   });

@@ -209,6 +209,19 @@ describe("wire messages", () => {
     }
   });
 
+  it("carries an upload's force flag in the recipe header, and only a boolean one", () => {
+    const empty = { ...recipeOf(0), size: 0 };
+    expect(decodeRecipeHeader(recipeHeader(empty, { force: true })).force).toBe(true);
+    expect(decodeRecipeHeader(recipeHeader(empty)).force).toBeUndefined();
+    expect(new RecipeAssembler(decodeRecipeHeader(recipeHeader(empty, { force: true }))).finish()).toEqual(
+      empty,
+    );
+    const json = JSON.parse(recipeHeader(empty).toString()) as Record<string, unknown>;
+    expect(() => decodeRecipeHeader(Buffer.from(JSON.stringify({ ...json, force: "yes" })))).toThrow(
+      /malformed recipe header/,
+    );
+  });
+
   it("round-trips an empty recipe and refuses one whose lengths do not add up", () => {
     const empty = { ...recipeOf(0), size: 0 };
     const asm = new RecipeAssembler(decodeRecipeHeader(recipeHeader(empty)));
