@@ -1,0 +1,40 @@
+import { join } from "node:path";
+import { afterAll, beforeAll } from "vitest";
+import { openSite } from "../../src/site/open.js";
+import { tempDir } from "../helpers/data.js";
+import { requireBuild } from "../helpers/e2e.js";
+import { newStore } from "../helpers/sites.js";
+import { REMOTE_NITRO, startSshd, type SshdInstance } from "../helpers/sshd.js";
+import { describeSiteConformance } from "./conformance.js";
+
+requireBuild();
+const t = tempDir("nitro-conf-ssh-");
+let sshd: SshdInstance;
+let repos = 0;
+
+beforeAll(async () => {
+  sshd = await startSshd();
+});
+
+afterAll(async () => {
+  await sshd?.destroy();
+  t.cleanup();
+});
+
+describeSiteConformance(
+  "SSH site over real sshd",
+  async () => {
+    const repo = join(t.dir, `paris-${++repos}`);
+    await newStore(t.dir, `paris-${repos}`).close();
+    const site = await openSite(
+      { name: "paris", url: sshd.url(repo), remoteCommand: REMOTE_NITRO, identity: sshd.clientKeyPath },
+      { knownHostsPath: sshd.knownHostsPath, sshConfigPath: "/dev/null" },
+    );
+    return {
+      site,
+      cut: () => sshd.killConnections(),
+      cleanup: async () => undefined,
+    };
+  },
+  { cuttable: true },
+);
