@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { afterAll, beforeAll } from "vitest";
+import { afterAll, beforeAll, expect } from "vitest";
 import { openSite } from "../../src/site/open.js";
 import { tempDir } from "../helpers/data.js";
 import { requireBuild } from "../helpers/e2e.js";
@@ -30,11 +30,15 @@ describeSiteConformance(
       { name: "paris", url: sshd.url(repo), remoteCommand: REMOTE_NITRO, identity: sshd.clientKeyPath },
       { knownHostsPath: sshd.knownHostsPath, sshConfigPath: "/dev/null" },
     );
-    return {
-      site,
-      cut: () => sshd.killConnections(),
-      cleanup: async () => undefined,
-    };
+    return { site, cleanup: async () => undefined };
   },
-  { cuttable: true },
+  {
+    cuts: {
+      "the far nitro process killed": async () => {
+        expect(await sshd.killCommands(/ serve --stdio /)).toBe(1);
+      },
+      "the sshd session killed": () => sshd.killConnections(),
+      "sshd stopped (and started again for the next test)": () => sshd.restart(),
+    },
+  },
 );

@@ -13,8 +13,6 @@ export interface ConformanceSubject {
   site: WriteSite;
   /** Removes what `make` created; the suite has closed the site (or tried to) before. */
   cleanup: () => Promise<void>;
-  /** Transports only: cuts the connection under the site (kills the far process or sshd). */
-  cut?: () => Promise<void>;
 }
 
 /** A call that has not settled by then counts as a hang. */
@@ -123,13 +121,14 @@ const exitCodeOf = (o: Outcome) =>
 
 /**
  * The behaviour every Site implementation owes its callers (after restic's backend test suite):
- * `kind` names the implementation, `make` gives a fresh, empty site for each test; a `cuttable`
- * kind also gives `cut`, and is checked for what happens when its connection dies.
+ * `kind` names the implementation, `make` gives a fresh, empty site for each test. A transport
+ * names in `cuts` the ways its connection can die under it (kill the far process, the sshd
+ * session...); each is checked for pending calls failing promptly.
  */
 export function describeSiteConformance(
   kind: string,
   make: () => Promise<ConformanceSubject>,
-  opts: { cuttable?: boolean } = {},
+  opts: { cuts?: Record<string, () => Promise<void>> } = {},
 ): void {
   describe(`Site conformance: ${kind}`, () => {
     let subject: ConformanceSubject;
@@ -305,24 +304,22 @@ export function describeSiteConformance(
         expect({ op, settled: o.settled }).toEqual({ op, settled: "rejected" });
     });
 
-    // Only transports have a connection to cut (`cuttable`: make() returns `cut`).
-    const itCut = opts.cuttable ? it : undefined;
-    itCut?.("a connection cut under the site rejects pending and later calls promptly", async () => {
-      expect(subject.cut).toBeDefined();
-      const built = [buildFrame("cut", 2, 10_000)];
-      await put(built);
-      // A long download keeps a request open while the connection goes.
-      const probe = within(site.probe(Limits.PROBE_BYTES), 3 * PROMPT_MS);
-      const frames = within(receive(site.getFrames(idsOf(built))), 3 * PROMPT_MS);
-      await new Promise((r) => setTimeout(r, 200));
-      const t0 = performance.now();
-      await subject.cut!();
-      const pending = await probe;
-      expect(pending.settled).toBe("rejected");
-      expect(exitCodeOf(pending)).toBe(Exit.REMOTE);
-      expect(performance.now() - t0).toBeLessThan(PROMPT_MS);
-      expect((await frames).settled).not.toBe("pending");
-      expect(exitCodeOf(await within(site.has(idsOf(built))))).toBe(Exit.REMOTE);
-    });
+    for (const [how, cut] of Object.entries(opts.cuts ?? {}))
+      it(`${how}: pending and later calls reject promptly`, async () => {
+        const built = [buildFrame("cut", 2, 10_000)];
+        await put(built);
+        // A long download keeps a request open while the connection goes.
+        const probe = within(site.probe(Limits.PROBE_BYTES), 3 * PROMPT_MS);
+        const frames = within(receive(site.getFrames(idsOf(built))), 3 * PROMPT_MS);
+        await new Promise((r) => setTimeout(r, 200));
+        const t0 = performance.now();
+        await cut();
+        const pending = await probe;
+        expect(pending.settled).toBe("rejected");
+        expect(exitCodeOf(pending)).toBe(Exit.REMOTE);
+        expect(performance.now() - t0).toBeLessThan(PROMPT_MS);
+        expect((await frames).settled).not.toBe("pending");
+        expect(exitCodeOf(await within(site.has(idsOf(built))))).toBe(Exit.REMOTE);
+      });
   });
 }
