@@ -45,6 +45,11 @@ export interface SshdInstance {
   newClientKey(name: string): Promise<string>;
   /** Kills the per-connection sshd processes (cuts live sessions); the listener stays. */
   killConnections(): Promise<void>;
+  /**
+   * Kills (SIGKILL) the commands run by live sessions whose command line matches `pattern`, e.g.
+   * the far `nitro serve`, leaving sshd and the connection up; returns how many it killed.
+   */
+  killCommands(pattern: RegExp): Promise<number>;
   /** Kills the listener and every session it spawned, waits for them to exit. */
   stop(): Promise<void>;
   /** stop() then start again on the same port with the same keys. */
@@ -201,6 +206,16 @@ export async function startSshd(opts: SshdOptions = {}): Promise<SshdInstance> {
       const pids = await descendants(listenerPid);
       for (const pid of pids) signal(pid, "SIGKILL");
       await waitGone(pids, 5000);
+    },
+    killCommands: async (pattern) => {
+      const pids: number[] = [];
+      for (const pid of await descendants(listenerPid)) {
+        const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
+        if (pattern.test(cmdline.replaceAll("\0", " "))) pids.push(pid);
+      }
+      for (const pid of pids) signal(pid, "SIGKILL");
+      await waitGone(pids, 5000);
+      return pids.length;
     },
     stop,
     restart: async () => {
