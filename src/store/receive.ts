@@ -13,25 +13,60 @@ export interface CheckedFrame {
   verified: boolean;
 }
 
+interface Pending {
+  frame: Frame;
+  checked?: Promise<void>;
+  /** Settles (never rejects) once the check is over. */
+  settled: Promise<void>;
+}
+
+function startCheck(frame: Frame): Pending {
+  const checked = sharedVerifier?.verify(frame);
+  const settled = checked ? checked.catch(() => undefined) : Promise.resolve();
+  return { frame, checked, settled };
+}
+
 /**
  * Yields the frames in order, each once its chunks are checked on the verifier worker, which
- * works up to VERIFY_AHEAD frames ahead of the consumer. Throws CORRUPT at a bad frame. Without
- * a worker (NITRO_VERIFY_THREADS=0) frames pass unverified and the writer hashes them.
+ * works up to VERIFY_AHEAD frames ahead of the consumer. A frame is yielded as soon as its check
+ * is over, without waiting for later frames to arrive: a stream that stalls or breaks (a source
+ * dying mid-pull) loses none of what came through. Throws CORRUPT at a bad frame. Without a
+ * worker (NITRO_VERIFY_THREADS=0) frames pass unverified and the writer hashes them.
  */
 export async function* verifyAhead(frames: AsyncIterable<Frame>): AsyncGenerator<CheckedFrame> {
-  const ahead: Array<{ frame: Frame; checked?: Promise<void> }> = [];
-  const next = async (): Promise<CheckedFrame> => {
-    const { frame, checked } = ahead.shift()!;
-    if (checked) await checked;
-    return { frame, verified: checked !== undefined };
-  };
-  for await (const frame of frames) {
-    const checked = sharedVerifier?.verify(frame);
-    checked?.catch(() => undefined); // awaited in order by next()
-    ahead.push({ frame, checked });
-    if (ahead.length > VERIFY_AHEAD) yield await next();
+  const source = frames[Symbol.asyncIterator]();
+  const ahead: Pending[] = [];
+  let reading: Promise<IteratorResult<Frame>> | undefined;
+  let ended = false;
+  try {
+    for (;;) {
+      while (!ended && ahead.length <= VERIFY_AHEAD) {
+        reading ??= source.next();
+        if (ahead.length > 0 && (await firstOf(reading, ahead[0]!.settled)) === "checked") break;
+        const r = await reading;
+        reading = undefined;
+        if (r.done) ended = true;
+        else ahead.push(startCheck(r.value));
+      }
+      const head = ahead.shift();
+      if (!head) return;
+      if (head.checked) await head.checked;
+      yield { frame: head.frame, verified: head.checked !== undefined };
+    }
+  } finally {
+    if (!ended) {
+      // A source's return() waits behind a read in flight: let it finish on its own.
+      reading?.catch(() => undefined);
+      const closing = source.return?.();
+      if (reading === undefined) await closing;
+      else closing?.catch(() => undefined);
+    }
   }
-  while (ahead.length > 0) yield await next();
+}
+
+/** Which settles first: the next frame's read or the head frame's check. */
+function firstOf(reading: Promise<unknown>, checked: Promise<void>): Promise<"frame" | "checked"> {
+  return Promise.race([reading.then(() => "frame" as const), checked.then(() => "checked" as const)]);
 }
 
 /** Keeps one checked frame: the writer stores it, its buffer goes back, the queue drains. */

@@ -3,7 +3,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { uniqueChunks } from "../../src/store/recipe.js";
+import { recipeDigest, uniqueChunks } from "../../src/store/recipe.js";
 import { LocalSite } from "../../src/site/local.js";
 import { RemoteSite } from "../../src/site/remote.js";
 import { serveSite } from "../../src/site/serve.js";
@@ -65,7 +65,7 @@ function bigRecipe(n: number): Recipe {
     name: "huge.raw",
     size: n * 4096,
     chunker: { kind: "fixed", min: 4096, avg: 4096, max: 4096 },
-    digest: "ef".repeat(32),
+    digest: recipeDigest(n * 4096, entries),
     created: "2024-05-01T10:00:00.000Z",
     entries,
   };

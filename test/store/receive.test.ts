@@ -49,6 +49,24 @@ describe("receiving frames", () => {
     expect(got).toEqual(chunks.map((c) => c.id.toString("hex")));
   });
 
+  it("verifyAhead yields each frame once checked, without waiting for the next to arrive", async () => {
+    const frames = await sourceFrames();
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    async function* stalling(): AsyncIterable<Frame> {
+      yield frames[0]!;
+      yield frames[1]!;
+      await gate; // a stream that stalls: the frames already in must come through
+      yield frames[2]!;
+    }
+    const got: number[] = [];
+    for await (const { frame } of verifyAhead(stalling())) {
+      got.push(frames.indexOf(frame));
+      if (got.length === 2) open();
+    }
+    expect(got).toEqual([0, 1, 2]);
+  });
+
   it("verifyAhead stops with CORRUPT at a bad frame, after yielding the ones before it", async () => {
     const frames = await sourceFrames();
     frames[7] = damaged(frames[7]!);
