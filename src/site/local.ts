@@ -2,7 +2,7 @@ import { randomFillSync } from "node:crypto";
 import type { Store } from "../store/store.js";
 import { sharedVerifier } from "../store/verify-pool.js";
 import type { ChunkId, Frame, Recipe, RecipeSummary } from "../store/types.js";
-import type { ProbeResult, PutProgress, PutResult, Site } from "./site.js";
+import type { ProbeResult, PutProgress, PutResult, WriteSite } from "./site.js";
 
 /** Commit (and report durable progress) after this many received payload bytes. */
 const COMMIT_EVERY = 64 * 1024 * 1024;
@@ -10,7 +10,7 @@ const COMMIT_EVERY = 64 * 1024 * 1024;
 const VERIFY_AHEAD = 4;
 
 /** A site whose store is in this process: a local directory, or the far end of `nitro serve`. */
-export class LocalSite implements Site {
+export class LocalSite implements WriteSite {
   constructor(
     readonly name: string,
     readonly store: Store,

@@ -27,7 +27,7 @@ import {
   recipeParts,
 } from "../wire/recipes.js";
 import { Wakeup } from "../util/wakeup.js";
-import type { ProbeResult, PutProgress, PutResult, Site } from "./site.js";
+import type { ProbeResult, PutProgress, PutResult, WriteSite } from "./site.js";
 
 export interface RemoteSiteOptions {
   /**
@@ -57,7 +57,7 @@ const MAX_DOWNLOADS = 32;
  * A Site spoken to over a byte stream running `nitro serve` (an SSH channel, a child process).
  * Requests are pipelined on the one stream: each carries an id the replies echo.
  */
-export class RemoteSite implements Site {
+export class RemoteSite implements WriteSite {
   private readonly out: Outbox;
   private readonly pending = new Map<number, Pending>();
   private readonly getWindow: number;

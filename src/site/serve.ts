@@ -32,7 +32,7 @@ import {
 } from "../wire/recipes.js";
 import type { Message } from "../wire/reader.js";
 import { Wakeup } from "../util/wakeup.js";
-import type { Site } from "./site.js";
+import type { WriteSite } from "./site.js";
 
 export interface ServeOptions {
   /** Refuse PUT_FRAME and PUT_RECIPE (authorized_keys forced command for pull-only peers). */
@@ -60,7 +60,7 @@ const MAX_DEAD = 1024;
  * session goes on.
  */
 export async function serveSite(
-  site: Site,
+  site: WriteSite,
   input: Readable | ReusedBufferReads,
   output: Writable,
   opts: ServeOptions,
@@ -127,7 +127,7 @@ class Session {
   private readonly bodies = new BufferPool();
 
   constructor(
-    private readonly site: Site,
+    private readonly site: WriteSite,
     private readonly out: Outbox,
     private readonly opts: ServeOptions,
   ) {}
