@@ -1,7 +1,6 @@
 import type { Command } from "commander";
 import { SiteRegistry } from "../../site/registry.js";
 import type { PushResult } from "../../transfer/push.js";
-import { NitroError } from "../../util/errors.js";
 import { formatBytes, formatRate, formatSeconds } from "../../util/units.js";
 import { CliContext, withStore } from "../context.js";
 import { multiBar } from "../progress.js";
@@ -54,8 +53,8 @@ export function register(program: Command): void {
       const { imageToPush, isImageFile } = await import("../../transfer/push-input.js");
       const file = isImageFile(arg);
       if (!file) await settledWithin(opening, CONNECT_HEAD_START_MS);
-      const [{ pushImage }, { announceRecipe }] = await Promise.all([
-        import("../../transfer/push.js"),
+      const [{ pushToTargets }, { announceRecipe }] = await Promise.all([
+        import("../../transfer/push-targets.js"),
         import("../../transfer/announce.js"),
       ]);
       let pushing = false;
@@ -73,31 +72,20 @@ export function register(program: Command): void {
           pushing = true; // from here on, each push closes its site
           const bars = multiBar(ctx);
           const barOf = new Map<string, ReturnType<typeof bars.bar>>();
-          const outcomes = await Promise.allSettled(
-            opening.map(async (opened) => {
-              const site = await opened;
-              try {
-                return await pushImage(store, recipe, site, {
-                  force: o.force,
-                  onPlan: (s, bytes) => barOf.set(s, bars.bar(s.padEnd(10), bytes)),
-                  onProgress: (s, p) => barOf.get(s)?.update(p.rawBytes),
-                });
-              } finally {
-                await site.close();
-              }
-            }),
-          );
-          bars.stop();
-          const results = outcomes.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
-          const failures = outcomes.flatMap((r, i) =>
-            r.status === "rejected" ? [{ site: targets[i]!, error: r.reason as Error }] : [],
-          );
+          const { results, failures, error } = await pushToTargets(
+            store,
+            recipe,
+            targets.map((name, i) => ({ name, opening: opening[i]! })),
+            {
+              force: o.force,
+              onPlan: (s, bytes) => barOf.set(s, bars.bar(s.padEnd(10), bytes)),
+              onProgress: (s, p) => barOf.get(s)?.update(p.rawBytes),
+            },
+          ).finally(() => bars.stop());
           const others = registry.list().filter((s) => !targets.includes(s.name));
           const announced = o.announce
             ? await announceRecipe(recipe, others, siteOpener(ctx, o), (m) => ctx.info(`note: ${m}`))
             : [];
-          const first = failures[0]?.error;
-          const error = first && (first instanceof NitroError ? first : new NitroError(1, first.message));
           // One JSON document on stdout, even when some targets failed: it carries the error too.
           ctx.emit(
             {
