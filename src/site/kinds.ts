@@ -58,10 +58,19 @@ function allOptions(): Map<SiteOptionField, string> {
   return new Map(SITE_KINDS.flatMap((k) => Object.entries(k.options) as Array<[SiteOptionField, string]>));
 }
 
-/** Checks a site's URL for its kind, and that it carries no option of another kind. */
+/** The kind of a site's URL, the URL checked for that kind. */
+export function checkSiteUrl(url: string): SiteKind {
+  const kind = kindOf(url);
+  kind.checkUrl(url);
+  return kind;
+}
+
+/**
+ * Checks a new site: its URL for its kind, and that it carries no option of another kind. (A
+ * sites.json entry is not held to the latter when opened: older versions took any option.)
+ */
 export function validateSiteConfig(cfg: SiteConfig): SiteKind {
-  const kind = kindOf(cfg.url);
-  kind.checkUrl(cfg.url);
+  const kind = checkSiteUrl(cfg.url);
   for (const [field, flag] of allOptions())
     if (cfg[field] !== undefined && !(field in kind.options))
       throw usage(`${flag} is not an option of ${kind.name} sites (${cfg.url})`);

@@ -1,4 +1,4 @@
-import { validateSiteConfig, type OpenSiteOptions } from "./kinds.js";
+import { checkSiteUrl, type OpenSiteOptions } from "./kinds.js";
 import type { SiteConfig } from "./registry.js";
 import { requireWriteSite, type ReadSite, type WriteSite } from "./site.js";
 
@@ -6,7 +6,7 @@ export type { OpenSiteOptions } from "./kinds.js";
 
 /** Opens a configured site with its kind: a WriteSite, or a ReadSite only when it refuses writes. */
 export function openSite(cfg: SiteConfig, opts: OpenSiteOptions = {}): Promise<ReadSite> {
-  return validateSiteConfig(cfg).open(cfg, opts);
+  return checkSiteUrl(cfg.url).open(cfg, opts);
 }
 
 /** Opens a site to write to; one that refuses writes is closed and refused (exit 1) up front. */

@@ -20,7 +20,8 @@ describe("the site registry (sites.json)", () => {
     await newStore(t.dir, "lab").close();
     const written = {
       sites: [
-        { name: "lab", url: lab, egressCost: 0.01, simulateRate: 50e6 },
+        // Older versions took any option for any kind: an SSH option on a local site is ignored.
+        { name: "lab", url: lab, egressCost: 0.01, simulateRate: 50e6, remoteCommand: "/opt/nitro" },
         { name: "lyon", url: "ssh://nitro@lyon/srv/nitro", remoteCommand: "/opt/nitro", identity: "/k" },
       ],
     };
