@@ -2,10 +2,10 @@ import { randomFillSync } from "node:crypto";
 import type { Store } from "../store/store.js";
 import { receiveFrames } from "../store/receive.js";
 import type { ChunkId, Frame, Recipe, RecipeSummary } from "../store/types.js";
-import type { ProbeResult, PutProgress, PutRecipeOptions, PutResult, Site } from "./site.js";
+import type { ProbeResult, PutProgress, PutRecipeOptions, PutResult, WriteSite } from "./site.js";
 
 /** A site whose store is in this process: a local directory, or the far end of `nitro serve`. */
-export class LocalSite implements Site {
+export class LocalSite implements WriteSite {
   constructor(
     readonly name: string,
     readonly store: Store,

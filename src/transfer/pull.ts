@@ -1,6 +1,6 @@
 import { plan as makePlan } from "../plan/plan.js";
 import { NO_SITE, type Objective, type Plan, type PlanSite, type Strategy } from "../plan/types.js";
-import type { Site } from "../site/site.js";
+import type { ReadSite } from "../site/site.js";
 import { uniqueChunks } from "../store/recipe.js";
 import { storeFrame, verifyAhead } from "../store/receive.js";
 import type { Store } from "../store/store.js";
@@ -9,7 +9,7 @@ import type { StoreWriter } from "../store/writer.js";
 import { Exit, NitroError } from "../util/errors.js";
 
 export interface PullSource extends PlanSite {
-  site: Site;
+  site: ReadSite;
 }
 
 export interface PullOptions {
