@@ -13,6 +13,7 @@ import {
   type StoreConfig,
 } from "./config.js";
 import { IndexDb, type ChunkLocation, type Counters } from "./index-db.js";
+import { checkIndexFiles } from "./lmdb-check.js";
 import { RepoLock } from "./lock.js";
 import { FRAME_HEADER_BYTES, PackReader, parseFrameHeader, type ParsedFrameHeader } from "./pack.js";
 import {
@@ -104,7 +105,11 @@ export class Store {
 
   static open(dir: string): Store {
     const config = readConfig(dir);
-    return new Store(dir, config, new IndexDb(join(dir, "index")));
+    return new Store(
+      dir,
+      config,
+      new IndexDb(join(dir, "index"), checkIndexFiles(join(dir, "index")).readOnly),
+    );
   }
 
   /** Takes the repository lock and returns the one writer. */
