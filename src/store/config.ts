@@ -1,6 +1,6 @@
-import { readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Exit, NitroError, notFound } from "../util/errors.js";
+import { Exit, NitroError, fromSystemError, notFound } from "../util/errors.js";
 import type { ChunkerParams } from "./types.js";
 
 export const REPO_FORMAT = "nitro-repository";
@@ -67,6 +67,11 @@ function owner(dir: string): string {
 /** Writes a small file atomically: temp file, then rename. */
 export function writeFileAtomic(path: string, data: string): void {
   const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, data);
-  renameSync(tmp, path);
+  try {
+    writeFileSync(tmp, data);
+    renameSync(tmp, path);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw fromSystemError(err, path);
+  }
 }

@@ -70,6 +70,14 @@ describe("damaged and unusual repositories get a message and an exit code, not a
     const add = nitro(["--repo", ro, "add", img, "--name", "b"]);
     expect(add.code).toBe(1);
     expect(add.stderr).toMatch(/read-only file system/);
+    for (const args of [
+      ["matrix", "set", "a", "b", "--bandwidth", "1Mbit"],
+      ["site", "add", "x", t.dir],
+    ]) {
+      const r = nitro(["--repo", ro, ...args]);
+      expect({ args, code: r.code }).toEqual({ args, code: 1 });
+      expect(r.stderr).toMatch(/\.json: read-only file system/);
+    }
   });
 
   it("refuses another user's repository with exit 1 and says whose it is", () => {
