@@ -12,6 +12,11 @@ const DATA_VERSION = 2;
 const META = { magic: 24, version: 28, pageSize: 48, freeRoot: 88, mainRoot: 136, lastPage: 144, txn: 152 };
 const META_BYTES = 160;
 const CORE_DB_DEPTH = [54, 102];
+/** MDB_page_header: pgno u64, txnid u64, pad u16, flags u16, lower u16, upper u16. */
+const PAGE_HEADER_BYTES = 24;
+const P_BRANCH = 0x01;
+const P_LEAF = 0x02;
+const P_META = 0x08;
 
 interface MetaPage {
   pageSize: number;
@@ -74,6 +79,27 @@ function checkDataFile(fd: number, file: string): void {
   if (live.lastPage >= pages)
     throw damaged(`truncated: it ends at page ${pages} but uses pages up to ${live.lastPage}`);
   if (live.roots.some((root) => root >= pages)) throw damaged("a tree root lies past its end");
+  for (const root of live.roots)
+    if (!treePageLooksSound(fd, root, live)) throw damaged(`its tree root, page ${root}, is garbled`);
+}
+
+/**
+ * A branch or leaf page's header: its own number, a known kind, free-space bounds (counted from
+ * the end of the header) inside the page.
+ */
+function treePageLooksSound(fd: number, pgno: bigint, meta: MetaPage): boolean {
+  const h = Buffer.alloc(PAGE_HEADER_BYTES);
+  if (readSync(fd, h, 0, PAGE_HEADER_BYTES, Number(pgno) * meta.pageSize) < PAGE_HEADER_BYTES) return false;
+  const flags = h.readUInt16LE(18);
+  const lower = h.readUInt16LE(20);
+  const upper = h.readUInt16LE(22);
+  return (
+    h.readBigUInt64LE(0) === pgno &&
+    (flags & (P_BRANCH | P_LEAF)) !== 0 &&
+    (flags & P_META) === 0 &&
+    lower <= upper &&
+    upper <= meta.pageSize - PAGE_HEADER_BYTES
+  );
 }
 
 function readMeta(fd: number, position: number, file: string): MetaPage | undefined {

@@ -5,6 +5,7 @@ import {
   cpSync,
   mkdirSync,
   openSync,
+  statSync,
   truncateSync,
   writeFileSync,
   writeSync,
@@ -42,6 +43,15 @@ describe("damaged and unusual repositories get a message and an exit code, not a
       (f) => {
         const fd = openSync(f, "r+");
         writeSync(fd, pseudoRandom("garble", 8192), 0, 8192, 0);
+        closeSync(fd);
+      },
+    ],
+    [
+      "garbled after its meta pages",
+      (f) => {
+        const fd = openSync(f, "r+");
+        const rest = statSync(f).size - 8192;
+        writeSync(fd, pseudoRandom("garble-rest", rest), 0, rest, 8192);
         closeSync(fd);
       },
     ],
