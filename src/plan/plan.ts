@@ -163,25 +163,8 @@ function rounded(ctx: Context, net: FlowNet, allowed: Int32Array, deadline?: num
 }
 
 function forestOf(net: FlowNet): GroupFlow {
-  const edgeGroup: number[] = [];
-  const edgeSite: number[] = [];
-  const edgeFlow: number[] = [];
-  for (let g = 0; g < net.groups; g++) {
-    for (let e = net.midFirst[g]!; e < net.midEnd(g); e += 2) {
-      const f = net.flow(e);
-      if (f <= net.eps) continue;
-      edgeGroup.push(g);
-      edgeSite.push(net.midSite[e]!);
-      edgeFlow.push(f);
-    }
-  }
-  return toForest(
-    net.groups,
-    net.sites,
-    Int32Array.from(edgeGroup),
-    Uint8Array.from(edgeSite),
-    Float64Array.from(edgeFlow),
-  );
+  const { group, site, bytes } = net.edges();
+  return toForest(net.groups, net.sites, group, site, bytes);
 }
 
 /** max over sites of (largest chunk of a split group it takes part in) / bandwidth. */
