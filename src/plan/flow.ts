@@ -152,7 +152,8 @@ export class FlowNet {
    * first (rtt + load / bandwidth), which leaves little to move.
    */
   private place(groupBytes: Float64Array): void {
-    const { mask, bw, rtt, loads } = this;
+    const { mask, rtt, loads } = this;
+    const perByte = this.bw.map((b) => 1 / b);
     for (let g = 0; g < this.groups; g++) {
       let m = mask[g]!;
       let best = -1;
@@ -160,7 +161,7 @@ export class FlowNet {
       while (m !== 0) {
         const s = 31 - Math.clz32(m & -m);
         m &= m - 1;
-        const t = rtt[s]! + (loads[s]! + groupBytes[g]!) / bw[s]!;
+        const t = rtt[s]! + (loads[s]! + groupBytes[g]!) * perByte[s]!;
         if (t < bestTime || best < 0) {
           best = s;
           bestTime = t;

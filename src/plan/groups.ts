@@ -1,3 +1,5 @@
+import { popcount } from "./flow.js";
+
 /**
  * Chunks grouped by the set of usable sites holding them. Even millions of chunks fall into few
  * groups (at most 2^sites, in practice tens to hundreds), and the flow problem is solved on groups.
@@ -18,8 +20,9 @@ export interface Groups {
 export function groupChunks(sizes: ArrayLike<number>, holders: Uint32Array, usable: number): Groups {
   const n = holders.length;
   const groupOf = new Int32Array(n);
-  // Open addressing on the mask; the table grows so that it stays at most half full.
-  let bits = 8;
+  // Open addressing on the mask; the table grows so that it stays at most half full. It starts
+  // large enough for min(chunks, 2^holders) groups, up to 2^20 of them: no rehash on the way.
+  let bits = Math.max(8, Math.min(31 - Math.clz32(Math.max(1, n)) + 2, popcount(usable) + 1, 21));
   let slots = new Int32Array(1 << bits).fill(-1);
   let mask = new Int32Array(64);
   let bytes = new Float64Array(64);
