@@ -1,8 +1,9 @@
 /**
  * The transportation network source -> group (capacity: group bytes) -> site (every holder,
  * unbounded) -> sink (capacity: what the site can send within the horizon T, i.e.
- * bandwidth * max(0, T - rtt)), solved from the sites' side so that the work per step is linear
- * in the groups and the number of steps depends on the sites only (at most 32).
+ * bandwidth * max(0, T - rtt)), solved from the sites' side: the work per phase is at most
+ * linear in the groups, and the phases are those of a push-relabel on at most 32 nodes (a
+ * handful per max-flow when measured: 16-32 sites x 1M groups).
  *
  * Every group's bytes are always placed on its holders, as "pieces" (group, site, bytes); a site
  * placed above its capacity holds the excess. Moving bytes of a group from site s to another
@@ -10,7 +11,7 @@
  * when a piece on s belongs to a group that t holds. Push-relabel on that graph: each phase
  * labels every site with its distance to a site with spare capacity (one pass over the pieces
  * and a breadth-first search over at most 32 sites), then pushes every excess one level down,
- * highest level first. The flow is maximum when no site with excess reaches spare capacity;
+ * highest level first, no more than the sites below may take (budgets). The flow is maximum when no site with excess reaches spare capacity;
  * its value is the total minus the remaining excess.
  *
  * Any placement is a valid start, so the searches over the horizon warm-start for free. The

@@ -1,8 +1,9 @@
 import { popcount } from "./flow.js";
 
 /**
- * Chunks grouped by the set of usable sites holding them. Even millions of chunks fall into few
- * groups (at most 2^sites, in practice tens to hundreds), and the flow problem is solved on groups.
+ * Chunks grouped by the set of usable sites holding them. Millions of chunks usually fall into
+ * tens to hundreds of groups (at most min(chunks, 2^sites): with arbitrary holder sets over 20+
+ * sites nearly every chunk is its own group), and the flow problem is solved on groups.
  */
 export interface Groups {
   count: number;

@@ -6,7 +6,8 @@
  * 2. Fractional problem, exact, on the groups: the smallest horizon T at which the flow
  *    source -> group (group bytes) -> holder sites -> sink (bandwidth * max(0, T - rtt))
  *    carries every byte. Newton's method on minimum cuts over T, warm-started max-flows
- *    (fractional.ts): a few max-flows on a graph of groups + sites, independent of chunk count.
+ *    (fractional.ts), each a push-relabel on the sites (flow.ts): phases that depend on the
+ *    sites (at most 32), each one pass over the groups; no chunk is visited.
  * 3. Cost. time: the cheapest plan within (1 + slack) * T*, then the fastest of those. cost: each
  *    chunk only from its cheapest holders (the cheapest possible plan), then the fastest of
  *    those. deadline: the cheapest plan finishing by the deadline, then the fastest of those;
