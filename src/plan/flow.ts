@@ -44,6 +44,9 @@ export class FlowNet {
   private pieces = 0;
   /** Pieces moved since the loads were last summed afresh. */
   private moved = false;
+  /** Per site, the sites holding a group of one of its pieces; stale once pieces move. */
+  private readonly reach: Int32Array;
+  private reachStale = true;
 
   constructor(groupMask: Int32Array, groupBytes: Float64Array, bw: Float64Array, rtt: Float64Array) {
     const G = groupMask.length;
@@ -60,6 +63,7 @@ export class FlowNet {
     this.capacity = new Float64Array(n);
     this.loads = new Float64Array(n);
     this.level = new Int32Array(n);
+    this.reach = new Int32Array(n);
     this.onSite = Array.from({ length: n }, () => []);
     this.stale = new Int32Array(n);
     const room = G + 64;
@@ -200,9 +204,13 @@ export class FlowNet {
     }
     if (excess === 0) return false;
     // The residual site graph: s -> t when a piece on s belongs to a group t holds.
-    const reach = new Int32Array(n);
-    for (let p = 0; p < this.pieces; p++)
-      if (pieceBytes[p]! > eps) reach[pieceSite[p]!]! |= mask[pieceGroup[p]!]!;
+    const reach = this.reach;
+    if (this.reachStale) {
+      reach.fill(0);
+      for (let p = 0; p < this.pieces; p++)
+        if (pieceBytes[p]! > eps) reach[pieceSite[p]!]! |= mask[pieceGroup[p]!]!;
+      this.reachStale = false;
+    }
     const top = this.relabel(spare, reach);
     let active = false;
     for (let s = 0; s < n; s++) if (((excess >>> s) & 1) === 1 && level[s]! > 0) active = true;
@@ -242,6 +250,7 @@ export class FlowNet {
           loads[s]! -= d;
           loads[t]! += d;
           this.moved = true;
+          this.reachStale = true;
           left -= d;
         }
       }
