@@ -21,9 +21,10 @@ export interface Groups {
 export function groupChunks(sizes: ArrayLike<number>, holders: Uint32Array, usable: number): Groups {
   const n = holders.length;
   const groupOf = new Int32Array(n);
-  // Open addressing on the mask: slot h is (mask, group + 1) at 2h, 2h + 1 (0: empty; one cache line per probe
-  // when most chunks have their own set); the table grows so that it stays at most half full. It
-  // and the arrays start large enough for min(chunks, 2^holders) groups, up to 2^20 of them.
+  // Open addressing on the mask: slot h holds (mask, group + 1) at 2h and 2h + 1, 0 when empty
+  // (one cache line per probe when most chunks have their own set). The table grows so that it
+  // stays at most half full; it and the arrays start large enough for min(chunks, 2^holders)
+  // groups, up to 2^20 of them.
   let bits = Math.max(8, Math.min(31 - Math.clz32(Math.max(1, n)) + 2, popcount(usable) + 1, 21));
   let slots = new Int32Array(2 << bits);
   const room = Math.max(64, Math.min(n, 2 ** Math.min(popcount(usable), 20)));
