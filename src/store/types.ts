@@ -32,15 +32,8 @@ export interface Frame {
   release?: () => void;
 }
 
-export type ChunkerKind = "fastcdc" | "fixed";
-
-export interface ChunkerParams {
-  kind: ChunkerKind;
-  /** fastcdc: min/avg/max; fixed: avg is the chunk size and min = avg = max. */
-  min: number;
-  avg: number;
-  max: number;
-}
+export type { ChunkerKind, ChunkerParams } from "../chunk/params.js";
+import type { ChunkerParams } from "../chunk/params.js";
 
 /** An image: its ordered chunk list and how to check the rebuilt whole. */
 export interface Recipe {
