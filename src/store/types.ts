@@ -1,3 +1,7 @@
+import type { ChunkerParams } from "../chunk/params.js";
+
+export type { ChunkerKind, ChunkerParams } from "../chunk/params.js";
+
 /** A chunk is named by the BLAKE3-256 digest of its uncompressed bytes. */
 export const ID_BYTES = 32;
 export type ChunkId = Buffer;
@@ -31,9 +35,6 @@ export interface Frame {
    */
   release?: () => void;
 }
-
-export type { ChunkerKind, ChunkerParams } from "../chunk/params.js";
-import type { ChunkerParams } from "../chunk/params.js";
 
 /** An image: its ordered chunk list and how to check the rebuilt whole. */
 export interface Recipe {
