@@ -279,8 +279,8 @@ describe("fuzzing the server's request parsing", () => {
 
   it(
     "survives mutated requests of every kind: no crash, no hang, no write outside the repository",
-    batch(structured, Number(process.env.FUZZ_N ?? 15_000)),
+    batch(structured, Number(process.env.FUZZ_N ?? 10_000)),
     120_000,
   );
-  it("survives raw bytes after a HELLO", batch(raw, Number(process.env.FUZZ_N ?? 15_000)), 120_000);
+  it("survives raw bytes after a HELLO", batch(raw, Number(process.env.FUZZ_N ?? 20_000)), 120_000);
 });
