@@ -99,11 +99,6 @@ export class RecipeAssembler {
     return this.received === this.header.count;
   }
 
-  /** Entry bytes held so far. */
-  get bytes(): number {
-    return this.received * ENTRY_BYTES;
-  }
-
   /** Whether the entries received so far already add up to more than the header's size. */
   get oversized(): boolean {
     return this.lengths > this.header.size;

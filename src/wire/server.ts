@@ -53,7 +53,7 @@ const MAX_HANDLERS = 64;
 /**
  * Concurrent streams a client may open; beyond them the session ends. With the per-message limits
  * they bound what a client can make the server hold: 64 downloads × 2 MiB of ids, 4 uploads × 32 MiB,
- * and one recipe upload at a time (Limits.RECIPE_UPLOAD_BYTES, see RecipeUpload).
+ * one recipe upload at a time (≤ Limits.RECIPE_UPLOAD_BYTES) and one recipe download at a time.
  */
 export const MAX_GETS = 64;
 const MAX_PUTS = 4;
@@ -126,6 +126,7 @@ class Session {
   private readonly gets = new Map<number, GetStream>();
   /** The session's one recipe upload, from its header until the store has it (or refused it). */
   private upload: { req: number; asm: RecipeAssembler; storing: boolean } | undefined;
+  private recipeReads: Promise<void> = Promise.resolve();
   private readonly dead = new Set<number>();
   private readonly handlers = new Set<Promise<void>>();
   private readonly downloads = new Set<Promise<void>>();
@@ -199,7 +200,7 @@ class Session {
       case Msg.RECIPE_PART:
         return this.recipePart(m);
       case Msg.GET_RECIPE:
-        return this.spawn(m.req, () => this.getRecipe(m.req, m.body));
+        return this.spawn(m.req, () => this.inTurn(() => this.getRecipe(m.req, m.body)));
       case Msg.LIST_RECIPES:
         return this.spawn(m.req, async () => {
           for (const body of encodeList(await this.site.listRecipes())) {
@@ -374,6 +375,16 @@ class Session {
       }
       this.send(Msg.OK, upload.req);
     });
+  }
+
+  /**
+   * Recipe downloads run one after another: each holds its whole recipe until it is sent, and a
+   * session may have many requests in flight.
+   */
+  private inTurn(work: () => Promise<void>): Promise<void> {
+    const run = this.recipeReads.then(work);
+    this.recipeReads = run.catch(() => undefined);
+    return run;
   }
 
   private async getRecipe(req: number, body: Buffer): Promise<void> {
