@@ -194,7 +194,7 @@ interface Outcome {
 }
 
 /** One session over `site`: the pieces are written, the input ends, and the session must end. */
-async function session(site: LocalSite, input: Buffer[]): Promise<Outcome> {
+async function session(site: LocalSite, input: Buffer[], readOnly: boolean): Promise<Outcome> {
   const toServer = new PassThrough();
   const toClient = new PassThrough();
   const reader = new MessageReader(ACCEPTS.client);
@@ -211,7 +211,7 @@ async function session(site: LocalSite, input: Buffer[]): Promise<Outcome> {
       if (code === Exit.INTERNAL) internalErrors.push(message);
     }
   });
-  const served = serveSite(site, toServer, toClient, { readOnly: false });
+  const served = serveSite(site, toServer, toClient, { readOnly });
   for (const p of input) toServer.write(p);
   toServer.end();
   let timer: NodeJS.Timeout | undefined;
@@ -258,8 +258,8 @@ describe("fuzzing the server's request parsing", () => {
     t.cleanup();
   });
 
-  const property = (input: Buffer[]) =>
-    session(site, input).then((o) => {
+  const property = (input: Buffer[], readOnly: boolean) =>
+    session(site, input, readOnly).then((o) => {
       expect(o.ended, "the session ended within its bound").toBe(true);
       if (o.failure !== undefined) {
         expect(o.failure).toBeInstanceOf(NitroError);
@@ -269,7 +269,9 @@ describe("fuzzing the server's request parsing", () => {
     });
 
   const batch = (arb: fc.Arbitrary<Buffer[]>, numRuns: number) => async () => {
-    await fc.assert(fc.asyncProperty(arb, property), { seed: FUZZ_SEED, numRuns });
+    // One session in four is read-only (`serve --read-only`), which refuses every upload.
+    const readOnly = fc.nat(3).map((n) => n === 0);
+    await fc.assert(fc.asyncProperty(arb, readOnly, property), { seed: FUZZ_SEED, numRuns });
     // Nothing but the repository's own files, wherever the names sent pointed.
     const stray = filesUnder(t.dir).filter((f) => f !== "lyon" && !REPO_FILE.test(f));
     expect(stray).toEqual([]);
