@@ -1,3 +1,4 @@
+import { siteTimeout } from "../wire/liveness.js";
 import { LocalSite } from "./local.js";
 import { parseSiteUrl, type SiteConfig } from "./registry.js";
 import { RemoteSite } from "./remote.js";
@@ -24,6 +25,7 @@ export async function openSite(cfg: SiteConfig, opts: OpenSiteOptions = {}): Pro
   // Loaded on demand: ssh2 takes ~90 ms to import, which every local command would pay.
   const { openSshChannel, checkSshCryptoBinding } = await import("./ssh/connect.js");
   checkSshCryptoBinding();
+  const timeout = siteTimeout();
   const url = parseSshUrl(loc.url);
   const command = `${cfg.remoteCommand ?? "nitro"} serve --stdio --repo ${shellQuote(url.path)}`;
   const channel = await openSshChannel({
@@ -43,6 +45,7 @@ export async function openSite(cfg: SiteConfig, opts: OpenSiteOptions = {}): Pro
   return new RemoteSite(cfg.name, channel.stream, {
     describeClose: () => stderr.trim() || undefined,
     closeTransport: () => channel.close(),
+    timeout,
   });
 }
 
