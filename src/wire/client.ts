@@ -53,6 +53,9 @@ interface Pending {
 export const unexpectedReply = (m: Message) =>
   protocolError(`unexpected ${msgName(m.type)} for request ${m.req}`);
 
+/** 15 → "15", 0.6 → "0.6": test settings stay readable. */
+const formatDeadline = (seconds: number) => String(Number(seconds.toFixed(seconds < 10 ? 1 : 0)));
+
 /** An OnReply for a request answered by one message of type `type`. */
 const expect =
   (type: number): OnReply =>
@@ -92,7 +95,7 @@ export class ProtocolClient {
       busy: () => this.flags === undefined || this.pending.size > 0,
       ping: () => this.open(Msg.PING, Buffer.from("alive?"), expect(Msg.PONG)),
       stalled: (seconds) =>
-        this.fail(remote(`site ${site} stopped answering (no reply in ${Math.round(seconds)} s)`)),
+        this.fail(remote(`site ${site} stopped answering (no reply in ${formatDeadline(seconds)} s)`)),
     });
     this.send([encodeHello()]);
     this.reading = this.read(input);

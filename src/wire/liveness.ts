@@ -4,6 +4,10 @@ import { usage } from "../util/errors.js";
 export const DEFAULT_SITE_TIMEOUT = 15;
 /** The bytes sent since the site last spoke may take this many times their time at the measured rate. */
 const SLACK = 4;
+/** Bytes moved before the rate is trusted to lengthen the deadline. */
+const MIN_MEASURED = 1024 * 1024;
+/** The deadline never grows beyond this many floors: a rate measured wrong cannot hang a session. */
+const MAX_FLOORS = 20;
 
 /** The floor of the no-reply deadline: NITRO_SITE_TIMEOUT seconds, else DEFAULT_SITE_TIMEOUT. */
 export function siteTimeout(env: NodeJS.ProcessEnv = process.env): number {
@@ -28,7 +32,7 @@ export interface LivenessHooks {
  * Watches a session for progress: while a reply is awaited, something must arrive from the site
  * within a deadline. The deadline is the floor, or longer when many bytes were sent since the site
  * last spoke: SLACK × their time at the rate measured on this session (a PING queued behind them
- * cannot be answered sooner). A session quiet for a third of the floor sends a PING, so a site
+ * cannot be answered sooner), up to MAX_FLOORS floors. A session quiet for a third of the floor sends a PING, so a site
  * busy on a long request, or waiting for our credit, still shows it is there.
  */
 export class Liveness {
@@ -38,6 +42,8 @@ export class Liveness {
   private sentSinceHeard = 0;
   private movedBytes = 0;
   private busySeconds = 0;
+  /** The busy seconds up to when the site last spoke: the quiet since does not dilute the rate. */
+  private measuredSeconds = 0;
   private pinged = false;
   private stopped = false;
   private readonly tickMs: number;
@@ -55,6 +61,7 @@ export class Liveness {
     this.quietSince = performance.now();
     this.sentSinceHeard = 0;
     this.movedBytes += bytes;
+    this.measuredSeconds = this.busySeconds;
     this.pinged = false;
   }
 
@@ -84,9 +91,11 @@ export class Liveness {
 
   /** Seconds without a reply after which the site is given up, as of now. */
   deadline(): number {
-    if (this.busySeconds < 1 || this.movedBytes === 0) return this.floor;
-    const rate = this.movedBytes / this.busySeconds;
-    return Math.max(this.floor, (SLACK * this.sentSinceHeard) / rate);
+    // The rate is of bytes the site has kept pace with: those sent before it last spoke, and its own.
+    const confirmed = this.movedBytes - this.sentSinceHeard;
+    if (this.measuredSeconds < 1 || confirmed < MIN_MEASURED) return this.floor;
+    const wanted = (SLACK * this.sentSinceHeard) / (confirmed / this.measuredSeconds);
+    return Math.min(MAX_FLOORS * this.floor, Math.max(this.floor, wanted));
   }
 
   private idle(): void {
