@@ -80,6 +80,9 @@ export class ProtocolClient {
   private flags: number | undefined;
   private byeReceived = false;
   private readonly liveness: Liveness;
+  /** Resolves when the session fails or closes. */
+  private readonly ended: Promise<void>;
+  private markEnded!: () => void;
 
   constructor(
     /** The site's name: every error from it is labelled with it. */
@@ -91,6 +94,7 @@ export class ProtocolClient {
     this.out = new Outbox(output, undefined, () => this.fail(this.closedError()));
     this.hello = new Promise<number>((resolve, reject) => (this.helloSettle = { resolve, reject }));
     this.hello.catch(() => {});
+    this.ended = new Promise((resolve) => (this.markEnded = resolve));
     this.liveness = new Liveness(opts.timeout ?? siteTimeout(), {
       busy: () => this.flags === undefined || this.pending.size > 0,
       ping: () => this.open(Msg.PING, Buffer.from("alive?"), expect(Msg.PONG)),
@@ -122,8 +126,10 @@ export class ProtocolClient {
     return this.out.send(pieces, written);
   }
 
+  /** Resolves once the output has room again, or the session has ended. */
   drain(): Promise<void> {
-    return this.out.drain();
+    // A site that stopped reading never drains the stream: the session's end must free the writer.
+    return Promise.race([this.out.drain(), this.ended]);
   }
 
   /** Takes a request id for replies to come; the caller sends the request's messages. */
@@ -227,7 +233,7 @@ export class ProtocolClient {
     });
     for (const part of recipeParts(recipe)) {
       if (this.out.closed) break;
-      if (!this.send(message(Msg.RECIPE_PART, r.req, part))) await this.out.drain();
+      if (!this.send(message(Msg.RECIPE_PART, r.req, part))) await this.drain();
     }
     await r.done;
   }
@@ -351,6 +357,7 @@ export class ProtocolClient {
     if (this.failure) return;
     this.failure = err;
     this.liveness.stop();
+    this.markEnded();
     this.helloSettle.reject(err);
     const waiting = [...this.pending.values()];
     this.pending.clear();

@@ -2,7 +2,8 @@ import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { Exit } from "../../src/util/errors.js";
 import { ProtocolClient } from "../../src/wire/client.js";
-import { encodeBitmap } from "../../src/wire/messages.js";
+import { ENTRY_BYTES, type Recipe } from "../../src/store/types.js";
+import { encodeBitmap, encodeHello } from "../../src/wire/messages.js";
 import { Msg } from "../../src/wire/protocol.js";
 import type { Message } from "../../src/wire/reader.js";
 import { ScriptedServer } from "./scripted-server.js";
@@ -34,6 +35,26 @@ describe("ProtocolClient liveness", () => {
   it("fails a session whose HELLO never comes", async () => {
     const mute = new ProtocolClient("nantes", new PassThrough(), new PassThrough(), { timeout: TIMEOUT });
     await expect(mute.ready()).rejects.toThrow("site nantes stopped answering (no reply in 0.6 s)");
+  });
+
+  it("frees a writer held up by a site that stopped reading", async () => {
+    const toClient = new PassThrough();
+    toClient.write(encodeHello());
+    // Nothing reads what the client sends: past its high-water mark, it waits for room forever.
+    const client = new ProtocolClient("lyon", toClient, new PassThrough(), { timeout: TIMEOUT });
+    await client.ready();
+    const entries = Buffer.alloc(ENTRY_BYTES * 300_000);
+    const recipe: Recipe = {
+      name: "big.raw",
+      size: 0,
+      chunker: { kind: "fixed", min: 4096, avg: 4096, max: 4096 },
+      digest: "00",
+      created: "2026-02-03T04:05:06.000Z",
+      entries,
+    };
+    const t0 = performance.now();
+    await expect(client.putRecipe(recipe)).rejects.toThrow("site lyon stopped answering");
+    expect(elapsed(t0)).toBeLessThan(TIMEOUT + 5);
   });
 
   it("keeps a slow site that answers its pings", async () => {
