@@ -151,6 +151,15 @@ describe("a site that stops answering", () => {
     },
   );
 
+  it("refuses a NITRO_SITE_TIMEOUT that is not a number of seconds", async () => {
+    const dest = await newDest("honest");
+    const bad = new Cli(join(t.dir, "home"));
+    bad.env.NITRO_SITE_TIMEOUT = "soon";
+    const r = await bad.runAsync(["--repo", dest, "pull", "full", "-o", join(t.dir, "x.raw"), ...sshArgs()]);
+    expect(r.code).toBe(Exit.USAGE);
+    expect(r.stderr).toContain("NITRO_SITE_TIMEOUT must be a positive number of seconds, not 'soon'");
+  });
+
   it("probe of it fails with its name", async () => {
     const dest = await newDest("silent-after=0");
     const { result: r, seconds } = await timed(() =>

@@ -7,6 +7,7 @@ import type { Site } from "../../site/site.js";
 import type { Store } from "../../store/store.js";
 import type { PullReport, PullSource } from "../../transfer/pull.js";
 import { notFound, usage } from "../../util/errors.js";
+import { siteTimeout } from "../../wire/liveness.js";
 import { formatBytes, formatRate, formatSeconds, parseDuration } from "../../util/units.js";
 import { CliContext, withStore } from "../context.js";
 import { multiBar } from "../progress.js";
@@ -65,6 +66,8 @@ async function openSites(
   except: string,
   o: SshCliOptions,
 ): Promise<Array<{ config: SiteConfig; site: Site }>> {
+  // A bad NITRO_SITE_TIMEOUT is the user's mistake (USAGE), not every site unreachable.
+  siteTimeout();
   const configs = new SiteRegistry(ctx.repoDir).list().filter((c) => c.name !== except);
   const opened = await Promise.allSettled(configs.map((c) => openNamedSite(ctx, c.name, o)));
   return opened.flatMap((r, i) => {
