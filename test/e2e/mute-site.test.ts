@@ -23,7 +23,7 @@ requireBuild();
 const t = tempDir("nitro-e2e-mute-");
 const TIMEOUT = 3;
 /** Loose: the CLI's start, SSH and the work take seconds on two busy cores; a hang takes minutes. */
-const BOUND = TIMEOUT + 20;
+const BOUND = TIMEOUT + 15;
 const origin = join(t.dir, "origin");
 const repo = (name: string) => join(t.dir, `site-${name}`);
 const seedCli = new Cli(join(t.dir, "home"));
