@@ -2,7 +2,7 @@ import { randomFillSync } from "node:crypto";
 import type { Store } from "../store/store.js";
 import { receiveFrames } from "../store/receive.js";
 import type { ChunkId, Frame, Recipe, RecipeSummary } from "../store/types.js";
-import type { VerifyEvent, VerifyOptions, VerifyReport } from "../store/verify.js";
+import type { VerifyListener, VerifyOptions, VerifyReport } from "../store/verify.js";
 import type { MaintainSite, ProbeResult, PutProgress, PutRecipeOptions, PutResult } from "./site.js";
 
 /** A site whose store is in this process: a local directory, or the far end of `nitro serve`. */
@@ -44,7 +44,7 @@ export class LocalSite implements MaintainSite {
     return this.store.listRecipes();
   }
 
-  async verify(opts: VerifyOptions, onEvent: (e: VerifyEvent) => void = () => {}): Promise<VerifyReport> {
+  async verify(opts: VerifyOptions, onEvent: VerifyListener = () => {}): Promise<VerifyReport> {
     const { verifyStore } = await import("../store/verify.js");
     return verifyStore(this.store, opts, onEvent, this.lockWait);
   }

@@ -1,6 +1,6 @@
 import { Exit, NitroError } from "../util/errors.js";
 import type { ChunkId, Frame, PutProgress, PutResult, Recipe, RecipeSummary } from "../store/types.js";
-import type { VerifyEvent, VerifyOptions, VerifyReport } from "../store/verify.js";
+import type { VerifyListener, VerifyOptions, VerifyReport } from "../store/verify.js";
 
 export type { PutProgress, PutResult } from "../store/types.js";
 
@@ -62,7 +62,7 @@ export interface MaintainSite extends WriteSite {
    * Verifies the site's store where it is, streaming progress and findings; with `drop`, then
    * deletes the damaged chunks' index entries so that they can be sent again (verify --repair).
    */
-  verify(opts: VerifyOptions, onEvent?: (e: VerifyEvent) => void): Promise<VerifyReport>;
+  verify(opts: VerifyOptions, onEvent?: VerifyListener): Promise<VerifyReport>;
 }
 
 export function isWriteSite(site: ReadSite): site is WriteSite {

@@ -18,6 +18,9 @@ export interface VerifyOptions {
 export type VerifyEvent =
   { type: "progress"; done: number; total: number } | { type: "finding"; finding: Finding };
 
+/** Takes each event; a promise returned holds the walk until it settles (a congested link). */
+export type VerifyListener = (e: VerifyEvent) => void | Promise<void>;
+
 export interface VerifyReport {
   /** Chunks, frames and images verified. */
   chunks: number;
@@ -48,14 +51,14 @@ const SLICE_MS = 50;
 export async function verifyStore(
   store: VerifyTarget,
   opts: VerifyOptions,
-  onEvent: (e: VerifyEvent) => void,
+  onEvent: VerifyListener,
   lockWait = 10,
 ): Promise<VerifyReport> {
   const names = new Set(store.index.summaries().map((s) => s.name));
   for (const name of opts.images) if (!names.has(name)) throw notFound(`no image '${name}' here`);
   const chosen = opts.images.length > 0 ? [...new Set(opts.images)] : [...names];
   const { recipes, findings: recipeFindings } = readRecipes(store.index, names, new Set(chosen));
-  for (const finding of recipeFindings) onEvent({ type: "finding", finding });
+  for (const finding of recipeFindings) await onEvent({ type: "finding", finding });
 
   const frames =
     opts.images.length > 0 ? framesOfRecipes(store.index, chosen, recipes) : allFrames(store.index);
@@ -72,11 +75,11 @@ export async function verifyStore(
       for (const f of checkFrame(frame, packs, store.codec, opts.readData)) {
         f.images = users.get(f.chunk.toString("latin1")) ?? [];
         damaged.push(f);
-        onEvent({ type: "finding", finding: f });
+        await onEvent({ type: "finding", finding: f });
       }
       done += frame.length;
       if (performance.now() - slice >= SLICE_MS) {
-        onEvent({ type: "progress", done, total });
+        await onEvent({ type: "progress", done, total });
         await new Promise((r) => setImmediate(r));
         slice = performance.now();
       }
@@ -84,7 +87,7 @@ export async function verifyStore(
   } finally {
     packs.close();
   }
-  onEvent({ type: "progress", done, total });
+  await onEvent({ type: "progress", done, total });
   const dropped = opts.drop
     ? await dropChunks(
         store,

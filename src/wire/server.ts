@@ -26,7 +26,7 @@ import { ByteQueue } from "./queue.js";
 import { RecipeAssembler, decodeRecipeHeader, encodeList, recipeHeader, recipeParts } from "./recipes.js";
 import type { Message } from "./reader.js";
 import { Wakeup } from "../util/wakeup.js";
-import type { VerifyEvent, VerifyOptions, VerifyReport } from "../store/verify.js";
+import type { VerifyListener, VerifyOptions, VerifyReport } from "../store/verify.js";
 import { decodeVerifyRequest, encodeFinding, encodeVerifyProgress, encodeVerifyReport } from "./verify.js";
 
 /**
@@ -41,7 +41,7 @@ export interface ServedSite {
   putFrames(frames: AsyncIterable<Frame>, onProgress?: (p: PutProgress) => void): Promise<PutResult>;
   putRecipe(recipe: Recipe, opts?: { force?: boolean }): Promise<void>;
   /** Verifies the store where it is (a site without it answers VERIFY with an ERROR). */
-  verify?(opts: VerifyOptions, onEvent: (e: VerifyEvent) => void): Promise<VerifyReport>;
+  verify?(opts: VerifyOptions, onEvent: VerifyListener): Promise<VerifyReport>;
 }
 
 export interface ServeOptions {
@@ -388,9 +388,14 @@ class Session {
     const verify = this.site.verify?.bind(this.site);
     if (!verify) return this.sendError(req, new NitroError(Exit.FAILURE, "this site cannot verify"));
     this.spawn(req, async () => {
-      const report = await verify(opts, (e) => {
-        if (e.type === "progress") this.send(Msg.VERIFY_PROGRESS, req, encodeVerifyProgress(e.done, e.total));
-        else this.send(Msg.VERIFY_FINDING, req, encodeFinding(e.finding));
+      // The walk waits for a congested link, and stops once nobody is listening.
+      const report = await verify(opts, async (e) => {
+        if (this.out.closed) throw new NitroError(Exit.REMOTE, "the session ended during verify");
+        const sent =
+          e.type === "progress"
+            ? this.send(Msg.VERIFY_PROGRESS, req, encodeVerifyProgress(e.done, e.total))
+            : this.send(Msg.VERIFY_FINDING, req, encodeFinding(e.finding));
+        if (!sent) await this.out.drain();
       });
       this.send(Msg.VERIFY_REPORT, req, encodeVerifyReport(report));
       this.send(Msg.END, req);
