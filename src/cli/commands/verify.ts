@@ -69,12 +69,17 @@ function passJson(p: Pass): object {
   return { ...p.report, findings: p.findings.map(findingJson) };
 }
 
-function describePass(site: string, p: Pass, readData: boolean, prefix: string): string[] {
+const plural = (n: number, one: string) => `${n} ${one}${n === 1 ? "" : "s"}`;
+
+/** A pass in lines; `incomplete` only when it says what the site holds now (not mid-repair). */
+function describePass(site: string, p: Pass, readData: boolean, prefix: string, incomplete = true): string[] {
   const r = p.report;
+  const what = readData ? "data read and hashed" : "index and frame headers";
+  const result = p.findings.length === 0 ? "clean" : plural(p.findings.length, "problem");
   return [
-    `${prefix}${site}: ${r.chunks} chunks in ${r.frames} frames of ${r.images} images${readData ? " (data read and hashed)" : " (index and frame headers)"}: ${p.findings.length === 0 ? "clean" : `${p.findings.length} problems`}`,
+    `${prefix}${site}: ${plural(r.chunks, "chunk")} in ${plural(r.frames, "frame")} of ${plural(r.images, "image")} (${what}): ${result}`,
     ...p.findings.map((f) => `  ${describe(f)}`),
-    ...(r.incomplete.length > 0
+    ...(incomplete && r.incomplete.length > 0
       ? [`  images whose chunks are not all here (announced, or lost): ${r.incomplete.join(", ")}`]
       : []),
   ];
@@ -89,10 +94,10 @@ function describe(f: Finding): string {
 function describeRepair(r: RefetchReport, dropped: number): string[] {
   const from = r.sources.map((s) => `${s.site} ${s.chunks} (${formatBytes(s.bytes)})`).join(", ");
   return [
-    `repair: dropped ${dropped} damaged entries; restored ${r.restoredChunks} chunks (${formatBytes(r.restoredBytes)})${from ? ` from ${from}` : ""}`,
+    `repair: dropped ${plural(dropped, "damaged entry").replace(/entrys$/, "entries")}; restored ${plural(r.restoredChunks, "chunk")} (${formatBytes(r.restoredBytes)})${from ? ` from ${from}` : ""}`,
     ...(r.lost.length > 0
       ? [
-          `LOST: ${r.lost.length} chunks have no good copy at any reachable site; images lost: ${r.lostImages.join(", ")}`,
+          `LOST: ${plural(r.lost.length, "chunk")} with no good copy at any reachable site; images lost: ${r.lostImages.join(", ")}`,
           ...r.lost.map((w) => `  chunk ${w.id.toString("hex")} (breaks ${w.images.join(", ")})`),
         ]
       : []),
@@ -155,7 +160,7 @@ export function register(program: Command): void {
             },
             () =>
               [
-                ...describePass(name, first, readData, ""),
+                ...describePass(name, first, readData, "", false),
                 ...describeRepair(repair, first.report.dropped),
                 ...describePass(name, after, readData, "verified again: "),
               ].join("\n"),
