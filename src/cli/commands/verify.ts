@@ -127,7 +127,9 @@ export function register(program: Command): void {
         const readData = o.readData ?? false;
         let opened: SiteSet | undefined;
         try {
-          if (name !== here || o.repair) opened = await openOtherSites(ctx, store, o);
+          // A repair reads from every other site; a plain verify talks to its one site only.
+          if (name !== here || o.repair)
+            opened = await openOtherSites(ctx, store, o, name, o.repair ?? false);
           const site = await targetSite(ctx, store, opened, name);
           const first = await runPass(ctx, site, `verify ${name}`, {
             images,
@@ -174,13 +176,29 @@ export function register(program: Command): void {
     });
 }
 
-async function openOtherSites(ctx: CliContext, store: Store, o: SshCliOptions): Promise<SiteSet> {
+/**
+ * The target site (configured, unless it is this node) or, with `all`, every configured site but
+ * this node's.
+ */
+async function openOtherSites(
+  ctx: CliContext,
+  store: Store,
+  o: SshCliOptions,
+  target: string,
+  all: boolean,
+): Promise<SiteSet> {
   const [{ SiteSet }, { SiteRegistry }] = await Promise.all([
     import("../../transfer/site-set.js"),
     import("../../site/registry.js"),
   ]);
-  const configs = new SiteRegistry(ctx.repoDir).list().filter((c) => c.name !== store.config.site);
-  return SiteSet.open(configs, siteOpener(ctx, o), (m) => ctx.info(`note: ${m}`));
+  const registry = new SiteRegistry(ctx.repoDir);
+  const note = (m: string) => ctx.info(`note: ${m}`);
+  if (target !== store.config.site) {
+    const config = registry.get(target);
+    if (!all) return SiteSet.open([config], siteOpener(ctx, o), note);
+  }
+  const configs = registry.list().filter((c) => c.name !== store.config.site);
+  return SiteSet.open(configs, siteOpener(ctx, o), note);
 }
 
 /**
