@@ -197,4 +197,21 @@ describe("nitro verify --site over ssh", () => {
       expect(s.check(true).findings).toEqual([]);
     });
   });
+
+  it("repairs this node from the ssh sites, the planner spreading the chunks over them", async () => {
+    restoreAll();
+    const all = await storedChunks(repo("origin"));
+    const victims = all.filter((_, i) => i % 50 === 25);
+    corruptChunks(repo("origin"), victims);
+    const r = json<RepairJson & { repair: { sources: Array<{ site: string; chunks: number }> } }>([
+      "verify",
+      "--read-data",
+      "--repair",
+    ]);
+    expect(r.code).toBe(0);
+    expect(ids(r.out.before.findings)).toEqual(victims.map((c) => c.id).sort());
+    expect(r.out.repair.restoredChunks).toBe(victims.length);
+    expect(r.out.repair.sources.map((s) => s.site).sort()).toEqual(["x", "y"]);
+    expect(r.out.after.findings).toEqual([]);
+  });
 });
