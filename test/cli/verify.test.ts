@@ -1,7 +1,8 @@
+import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Exit } from "../../src/util/errors.js";
-import { nitro } from "../helpers/cli.js";
+import { NITRO_BIN, nitro } from "../helpers/cli.js";
 import { tempDir } from "../helpers/data.js";
 import { corruptChunks, storedChunks } from "../helpers/damage.js";
 import { MiB, requireBuild, writeImage } from "../helpers/e2e.js";
@@ -59,5 +60,13 @@ describe("nitro verify", () => {
     expect(fixed.stdout).toContain(`restored ${victims.length} chunks`);
     expect(fixed.stdout).toMatch(/verified again: here: .* clean/);
     expect(run("check", "--read-data").code).toBe(0);
+  });
+
+  it("shows a progress bar on a terminal (run under script(1), which gives it one)", () => {
+    const cmd = [process.execPath, NITRO_BIN, "--repo", here, "verify", "--read-data"].join(" ");
+    const r = spawnSync("script", ["-qec", cmd, "/dev/null"], { encoding: "utf8" });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/verify here \|.*\| 100%/);
+    expect(r.stdout).toContain("clean");
   });
 });
