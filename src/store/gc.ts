@@ -199,7 +199,9 @@ async function copyLiveFrames(
         onProgress?.({ copiedBytes, totalBytes });
         if (out.frames > frames) await pausePoint(`gc:frame:${out.frames}`);
       }
+    const frames = out.frames;
     flushGroup();
+    if (out.frames > frames) await pausePoint(`gc:frame:${out.frames}`);
   } finally {
     reader.close();
   }
