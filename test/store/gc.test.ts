@@ -95,6 +95,48 @@ describe("rm and gc in the store", () => {
     await reopened.close();
   });
 
+  it("plans again when a recipe stored during the copy uses chunks it meant to drop", async () => {
+    const store = rawStore(t.dir, "revived");
+    const gone = makeChunks("revived-gone", 32);
+    const kept = makeChunks("revived-kept", 32);
+    await storeImages(
+      store,
+      [...gone, ...kept],
+      [recipeOf(store, "gone", gone), recipeOf(store, "kept", kept)],
+    );
+    removeRecipes(store, ["gone"]);
+    let announced = false;
+    const report = await gcStore(store, {
+      onProgress: () => {
+        if (announced) return;
+        announced = true;
+        store.putRecipe(recipeOf(store, "back", gone));
+      },
+    });
+    expect(announced).toBe(true);
+    expect(report.chunksDeleted).toBe(0);
+    expect(store.missingChunks(store.getRecipe("back")!)).toBe(0);
+    expect(checkStore(store, true).findings).toEqual([]);
+    // Every chunk is live again: the pack stays, and the first attempt's new pack is gone.
+    expect(packIds(store.dir)).toEqual([1]);
+    await store.close();
+  });
+
+  it("waits for the writer lock and says who holds it", async () => {
+    const store = rawStore(t.dir, "locked");
+    const writer = await store.writer();
+    try {
+      await expect(gcStore(store, { lockWait: 0.2 })).rejects.toMatchObject({
+        exitCode: 6,
+        message: expect.stringMatching(/locked by another nitro process \(pid \d+\)/),
+      });
+    } finally {
+      writer.close();
+    }
+    await expect(gcStore(store, { lockWait: 0.2 })).resolves.toMatchObject({ bytesReclaimed: 0 });
+    await store.close();
+  });
+
   it("refuses a bad threshold with a usage error", async () => {
     const store = rawStore(t.dir, "bad");
     await expect(gcStore(store, { maxUnused: 101 })).rejects.toThrow(/0 to 100/);
