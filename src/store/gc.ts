@@ -91,7 +91,13 @@ export async function gcStore(store: GcTarget, opts: GcOptions = {}): Promise<Gc
         throw err;
       }
       await pausePoint("gc:copied");
-      const switched = switchIndex(store.index, plan, out);
+      let switched: boolean;
+      try {
+        switched = switchIndex(store.index, plan, out);
+      } catch (err) {
+        out.discard();
+        throw err;
+      }
       if (!switched) {
         out.discard();
         if (attempt < ATTEMPTS) continue;
@@ -102,6 +108,9 @@ export async function gcStore(store: GcTarget, opts: GcOptions = {}): Promise<Gc
       return measure(store, plan, out, first, orphans);
     }
   } catch (err) {
+    // LMDB reports a full disk by its message only.
+    if (!(err instanceof NitroError) && /no space left on device/i.test(String(err)))
+      throw new NitroError(Exit.NO_SPACE, "gc: no space left on device");
     throw fromSystemError(err, "gc");
   } finally {
     lock.release();
