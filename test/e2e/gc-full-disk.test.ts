@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { nitro, nitroJson } from "../helpers/cli.js";
 import { pseudoRandom, tempDir, writeSparse } from "../helpers/data.js";
 import { MiB, requireBuild } from "../helpers/e2e.js";
@@ -14,6 +14,9 @@ describe("gc after a failed add on a full disk", () => {
     requireBuild();
     mkdirSync(mnt);
     execFileSync("mount", ["-t", "tmpfs", "-o", "size=24m", "tmpfs", mnt]);
+  });
+  beforeEach(() => {
+    for (const f of readdirSync(mnt)) rmSync(join(mnt, f), { recursive: true });
   });
   afterAll(() => {
     execFileSync("umount", [mnt]);
@@ -48,5 +51,28 @@ describe("gc after a failed add on a full disk", () => {
     const out = join(t.dir, "small.out");
     expect(nitro(["--repo", repo, "export", "small", "-o", out]).code).toBe(0);
     expect(readFileSync(out).equals(readFileSync(small))).toBe(true);
+  });
+
+  it("with no room to copy live frames fails with exit 7, keeps everything, and leaves no new pack", () => {
+    const repo = join(mnt, "tight");
+    expect(nitro(["--repo", repo, "init", "--compress", "none"]).code).toBe(0);
+    const keep = join(t.dir, "keep.raw");
+    const drop = join(t.dir, "drop.raw");
+    writeSparse(keep, 14 * MiB, [{ at: 0, data: pseudoRandom("tight-keep", 14 * MiB) }]);
+    writeSparse(drop, 4 * MiB, [{ at: 0, data: pseudoRandom("tight-drop", 4 * MiB) }]);
+    expect(nitro(["--repo", repo, "add", keep, drop]).code).toBe(0);
+    expect(nitro(["--repo", repo, "rm", "drop"]).code).toBe(0);
+    const before = readdirSync(join(repo, "packs"));
+
+    const r = nitro(["--repo", repo, "gc"]);
+    expect(r.code).toBe(7);
+    expect(r.stderr.trim()).toBe("nitro: gc: no space left on device");
+    expect(readdirSync(join(repo, "packs"))).toEqual(before);
+    expect(nitroJson<{ errors: string[] }>(["--repo", repo, "check", "--read-data"]).errors).toEqual([]);
+    const out = join(t.dir, "keep.out");
+    expect(nitro(["--repo", repo, "export", "keep", "-o", out]).code).toBe(0);
+    expect(readFileSync(out).equals(readFileSync(keep))).toBe(true);
+    // A threshold the pack is under leaves it alone and succeeds.
+    expect(nitro(["--repo", repo, "gc", "--max-unused", "50"]).code).toBe(0);
   });
 });
