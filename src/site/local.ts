@@ -1,4 +1,5 @@
 import { randomFillSync } from "node:crypto";
+import { GcGuard } from "../store/gc-guard.js";
 import type { Store } from "../store/store.js";
 import { receiveFrames } from "../store/receive.js";
 import type { ChunkId, Frame, Recipe, RecipeSummary } from "../store/types.js";
@@ -6,6 +7,9 @@ import type { ProbeResult, PutProgress, PutRecipeOptions, PutResult, Site } from
 
 /** A site whose store is in this process: a local directory, or the far end of `nitro serve`. */
 export class LocalSite implements Site {
+  /** Held from the first frames received until close: gc waits, as the recipe comes after them. */
+  private gcGuard: GcGuard | undefined;
+
   constructor(
     readonly name: string,
     readonly store: Store,
@@ -17,6 +21,7 @@ export class LocalSite implements Site {
   }
 
   async putFrames(frames: AsyncIterable<Frame>, onProgress?: (p: PutProgress) => void): Promise<PutResult> {
+    this.gcGuard ??= await GcGuard.shared(this.store.dir, this.lockWait);
     const writer = await this.store.writer(this.lockWait);
     try {
       return await receiveFrames(writer, frames, onProgress);
@@ -50,6 +55,8 @@ export class LocalSite implements Site {
   }
 
   async close(): Promise<void> {
+    this.gcGuard?.release();
+    this.gcGuard = undefined;
     await this.store.close();
   }
 }

@@ -4,6 +4,7 @@ import { checkStore } from "../../src/store/check.js";
 import { gcStore, packBytes } from "../../src/store/gc.js";
 import { packDir, packIds } from "../../src/store/layout.js";
 import { removeRecipes } from "../../src/store/remove.js";
+import { LocalSite } from "../../src/site/local.js";
 import { Store } from "../../src/store/store.js";
 import { tempDir } from "../helpers/data.js";
 import { CHUNK, makeChunks, rawStore, recipeOf, storeImages } from "./fixtures.js";
@@ -135,6 +136,31 @@ describe("rm and gc in the store", () => {
     }
     await expect(gcStore(store, { lockWait: 0.2 })).resolves.toMatchObject({ bytesReclaimed: 0 });
     await store.close();
+  });
+
+  it("waits for a push under way: its chunks come before its recipe", async () => {
+    const store = rawStore(t.dir, "pushed");
+    const chunks = makeChunks("pushed", 8);
+    const site = new LocalSite("pushed", store, 0.2);
+    async function* frames() {
+      yield {
+        codec: 0,
+        chunks: chunks.map((c) => ({ id: c.id, length: CHUNK })),
+        payload: Buffer.concat(chunks.map((c) => c.data)),
+      };
+    }
+    await site.putFrames(frames());
+    await expect(gcStore(store, { lockWait: 0.2 })).rejects.toMatchObject({
+      exitCode: 6,
+      message: expect.stringMatching(/a push to this repository is under way/),
+    });
+    await site.putRecipe(recipeOf(store, "pushed", chunks));
+    const other = Store.open(store.dir);
+    await site.close();
+    const r = await gcStore(other, { lockWait: 0.2 });
+    expect(r.chunksDeleted).toBe(0);
+    expect(other.missingChunks(other.getRecipe("pushed")!)).toBe(0);
+    await other.close();
   });
 
   it("refuses a bad threshold with a usage error", async () => {
