@@ -13,7 +13,7 @@ for ns in $(ip netns list | awk '{print $1}' | grep -E "^($WAN_HUB|$WAN_PREFIX-s
   for pid in $(ip netns pids "$ns" 2>/dev/null); do kill "$pid" 2>/dev/null; done
   ip netns del "$ns" && log "deleted namespace $ns"
 done
-rm -f "$WAN_DIR/sites.tsv" "$WAN_DIR/pairs.tsv" "$WAN_DIR"/out.* "$WAN_DIR/matrix.json"
+rm -f "$WAN_DIR/sites.tsv" "$WAN_DIR/pairs.tsv" "$WAN_DIR"/out.* "$WAN_DIR/matrix.json" "$WAN_DIR/latency.tsv" "$WAN_DIR"/delay-s*
 rm -rf "$WAN_DIR/client" "$WAN_DIR"/sshd-s*
 [ "${KEEP_REPOS:-0}" = 1 ] || rm -rf "$WAN_DIR/repos"
 true
