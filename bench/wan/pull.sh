@@ -1,124 +1,176 @@
 #!/bin/bash
-# bench/wan/pull.sh - multi-source `nitro pull` on an emulated WAN, per planning strategy.
+# bench/wan/pull.sh - multi-source `nitro pull` on an emulated 7-site WAN, per strategy and objective.
 #
-# usage: bench/wan/pull.sh [--rates R0,R1,...] [--strategies LIST] [--full IMG] [--part IMG]
-#   Sites s0..s3 (setup.sh 4 --rates R0,...; default 100mbit,50mbit,20mbit,80mbit). s0 is the
-#   destination; s1 and s2 hold the whole image --full (default the dataset's bookworm-lamp.qcow2),
-#   s3 holds only --part (default bookworm-base.qcow2: the part of --full it shares). The sources
-#   are seeded locally (nitro add on their repositories), s0 probes them once (`nitro probe`), and
-#   for each strategy (default optimal,fastest-source,round-robin,random,single-site) s0 starts
-#   from an empty store with that matrix, pulls with -o and the output is compared byte for byte.
-# Bytes per source are counted on the wire by nftables in s0's namespace (IP bytes from each
-# source address). "capacity bound" = all wire bits / sum of the sources' shaped rates: no plan
-# can beat it, and it is reachable only when every source can send its share (s3 holds less).
-# "optimum" = the fractional optimum of this scenario that accounts for what s3 holds (below).
-# Leaves the WAN up (bench/wan/teardown.sh removes it).
+# usage: bench/wan/pull.sh [--strategies LIST] [--image FILE] [--no-single] [--tsv FILE]
+#   Topology (TOPO below): s0 is the destination; s1..s6 have uneven uplinks (12-240 Mbit/s),
+#   round trips to s0 of 6-30 ms (bench/wan/latency.sh: NFQUEUE delays on the receivers) and egress
+#   prices that fall with speed. The image (default the dataset's bookworm-lamp.qcow2) is spread
+#   over them with overlaps: the fast uplinks hold byte slices of it (FastCDC resynchronises within
+#   a chunk of a cut, so a slice holds that part's chunks), the slower ones all of it. Sources are
+#   seeded locally (nitro add on their repositories).
+#   For each strategy (default optimal,fastest-source,round-robin,random,single-site; objective
+#   time) and for optimal with --objective cost: s0 starts from an empty store, pulls with -o, and
+#   the output is compared byte for byte. Bytes per source are counted in s0's namespace (nft).
+#   "wire LB" = the wire-byte lower bound from bench/wan/bound.ts (stored frame bytes, payload
+#   rates, holder sets; independent of the planner). "single source" = `ssh cat` of the file from
+#   the fastest site holding all of it. Probed RTTs are printed next to `ping -U`.
+# --tsv FILE writes the rows for bench/report. Leaves the WAN up (bench/wan/teardown.sh).
 set -u -o pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=env.sh
 source "$HERE/env.sh"
-need jq nft cmp
+need jq nft cmp ping
 
-RATES=100mbit,50mbit,20mbit,80mbit
+# site  uplink   rtt_ms  usd_per_gb  holds (full, or a slice START-END in % of the image)
+TOPO="
+1 240mbit 30 0.090 0-45
+2 160mbit 24 0.060 35-80
+3 120mbit 18 0.040 full
+4 60mbit 12 0.020 70-100
+5 30mbit 8 0.010 full
+6 12mbit 6 0.005 full
+"
 STRATS=optimal,fastest-source,round-robin,random,single-site
 FULL=/tmp/nitro-dataset/bookworm-lamp.qcow2
-PART=/tmp/nitro-dataset/bookworm-base.qcow2
+SINGLE=1 TSV=""
 while (($#)); do
   case $1 in
-    --rates) RATES=$2 && shift 2 ;;
     --strategies) STRATS=$2 && shift 2 ;;
-    --full) FULL=$2 && shift 2 ;;
-    --part) PART=$2 && shift 2 ;;
+    --image) FULL=$2 && shift 2 ;;
+    --no-single) SINGLE=0 && shift ;;
+    --tsv) TSV=$2 && shift 2 ;;
     *) die "unknown option $1" ;;
   esac
 done
-[ -f "$FULL" ] && [ -f "$PART" ] || die "images not found: $FULL $PART (make-dataset.sh first)"
+[ -f "$FULL" ] || die "image not found: $FULL (make-dataset.sh first)"
 IMAGE=$(basename "$FULL")
 IMAGE=${IMAGE%.*}
 LOG=$WAN_DIR/pull.log
+topo() { awk -v k="$1" -v c="$2" '$1==k {print $c}' <<<"$TOPO"; }
+SOURCES=$(awk 'NF {print $1}' <<<"$TOPO")
 
-"$HERE/setup.sh" 4 --rates "$RATES" 2>/dev/null || die "setup failed"
+RATES="1gbit,$(awk 'NF {printf "%s%s", sep, $2; sep=","}' <<<"$TOPO")"
+"$HERE/setup.sh" 7 --rates "$RATES" 2>/dev/null || die "setup failed"
+"$HERE/latency.sh" $(for j in $SOURCES; do echo "--rtt 0:$j:$(topo "$j" 3)"; done) --owd 2 2>/dev/null ||
+  die "latency setup failed"
 "$HERE/sshd.sh" start 2>/dev/null || die "sshd start failed"
 : >"$LOG"
 SO=(-i "$WAN_DIR/client/id_ed25519" --known-hosts "$WAN_DIR/client/known_hosts" --ssh-config "$WAN_DIR/client/ssh_config")
 
-log "seeding: s1, s2 <- $(basename "$FULL"); s3 <- $(basename "$PART")"
-for k in 1 2; do nitro --repo "$WAN_DIR/repos/s$k" add "$FULL" --name "$IMAGE" >>"$LOG" 2>&1 || die "seed s$k (see $LOG)"; done
-nitro --repo "$WAN_DIR/repos/s3" add "$PART" >>"$LOG" 2>&1 || die "seed s3 (see $LOG)"
+log "seeding s1..s6 with $(basename "$FULL") and slices of it"
+SIZE=$(stat -c %s "$FULL")
+mkdir -p "$WAN_DIR/slices"
+FASTEST_FULL="" BW_FULL=0
+for j in $SOURCES; do
+  holds=$(topo "$j" 5)
+  if [ "$holds" = full ]; then
+    nitro --repo "$WAN_DIR/repos/s$j" add "$FULL" --name "$IMAGE" >>"$LOG" 2>&1 || die "seed s$j (see $LOG)"
+    bw=$(wan_rate_bits "$(topo "$j" 2)")
+    ((bw > BW_FULL)) && FASTEST_FULL=$j BW_FULL=$bw
+  else
+    IFS=- read -r a b <<<"$holds"
+    mib=$((1 << 20))
+    skip=$((SIZE * a / 100 / mib)) count=$(((SIZE * b / 100 + mib - 1) / mib - SIZE * a / 100 / mib))
+    f=$WAN_DIR/slices/$IMAGE-$a-$b
+    dd if="$FULL" of="$f" bs=1M skip="$skip" count="$count" status=none || die "slice $holds"
+    nitro --repo "$WAN_DIR/repos/s$j" add "$f" --name "$IMAGE-part" >>"$LOG" 2>&1 || die "seed s$j (see $LOG)"
+    rm -f "$f"
+  fi
+done
+[ -n "$FASTEST_FULL" ] || die "no site holds the whole image"
 
-# the fractional optimum of this scenario, from stored (compressed) bytes: B = stored bytes of the
-# chunks --full shares with --part (held by s1, s2, s3), the rest (held by s1, s2 only) is
-# S_full - B; at payload rates r (shaped x 1448/1514, TCP/IP/Ethernet headers) the best makespan
-# is max((S_full - B) / (r1 + r2), S_full / (r1 + r2 + r3)).
-stored_of() { nitro --repo "$1" --json stats | jq -r .storedBytes; }
-rm -rf "$WAN_DIR/union"
-nitro --repo "$WAN_DIR/union" init >>"$LOG" 2>&1 && nitro --repo "$WAN_DIR/union" add "$PART" >>"$LOG" 2>&1 &&
-  nitro --repo "$WAN_DIR/union" add "$FULL" >>"$LOG" 2>&1 || die "union store (see $LOG)"
-S_FULL=$(stored_of "$WAN_DIR/repos/s1")
-S_PART=$(stored_of "$WAN_DIR/repos/s3")
-S_UNION=$(stored_of "$WAN_DIR/union")
-rm -rf "$WAN_DIR/union"
-SHARED=$((S_FULL + S_PART - S_UNION))
-payload() { awk -v b="$(wan_rate_bits "$(wan_field "$1" 4)")" 'BEGIN{printf "%.0f", b/8*1448/1514}'; }
-OPT=$(awk -v f="$S_FULL" -v sh="$SHARED" -v r1="$(payload 1)" -v r2="$(payload 2)" -v r3="$(payload 3)" \
-  'BEGIN{a=(f-sh)/(r1+r2); b=f/(r1+r2+r3); printf "%.2f", (a>b)?a:b}')
+payload() { awk -v b="$(wan_rate_bits "$1")" 'BEGIN{printf "%.0f", b/8*1448/1514}'; }
+BOUND_ARGS=()
+for j in $SOURCES; do BOUND_ARGS+=("s$j=$(payload "$(topo "$j" 2)"):$WAN_DIR/repos/s$j"); done
+(cd "$NITRO_ROOT" && npx vite-node bench/wan/bound.ts "$IMAGE" "$WAN_DIR/repos/s$FASTEST_FULL" "${BOUND_ARGS[@]}") \
+  >"$WAN_DIR/bound.json" 2>>"$LOG" || die "bound.ts failed (see $LOG)"
+WIRE_LB=$(jq -r '.bound * 100 | round / 100' "$WAN_DIR/bound.json")
+WIRE_BYTES=$(jq -r .wireBytes "$WAN_DIR/bound.json")
 
 fresh_dest() {
   rm -rf "$WAN_DIR/repos/s0"
   nitro --repo "$WAN_DIR/repos/s0" init --site s0 >>"$LOG" 2>&1 || return 1
-  for j in 1 2 3; do wan_nitro 0 site add "s$j" "$(wan_url "$j")" >>"$LOG" 2>&1 || return 1; done
+  for j in $SOURCES; do
+    wan_nitro 0 site add "s$j" "$(wan_url "$j")" --egress-cost "$(topo "$j" 4)" >>"$LOG" 2>&1 || return 1
+  done
   [ -f "$WAN_DIR/matrix.json" ] && { wan_nitro 0 matrix import "$WAN_DIR/matrix.json" >>"$LOG" 2>&1 || return 1; }
   return 0
 }
 fresh_dest || die "cannot prepare s0 (see $LOG)"
-log "probing s1..s3 from s0"
-wan_nitro 0 probe --bytes 16M "${SO[@]}" >>"$LOG" 2>&1 || die "probe failed (see $LOG)"
-wan_nitro 0 matrix export -o "$WAN_DIR/matrix.json" >>"$LOG" 2>&1 ||
-  wan_nitro 0 --json matrix export >"$WAN_DIR/matrix.json" 2>>"$LOG" || die "matrix export failed"
+log "probing s1..s6 from s0"
+wan_nitro 0 --json probe --bytes 16M "${SO[@]}" >"$WAN_DIR/probe.json" 2>>"$LOG" || die "probe failed (see $LOG)"
+wan_nitro 0 matrix export -o "$WAN_DIR/matrix.json" >>"$LOG" 2>&1 || die "matrix export failed"
 
-# per-source wire counters in s0's namespace (our own table there)
+echo "== pull $IMAGE ($((SIZE / 1000000)) MB file, wire bytes $(mb "$WIRE_BYTES") MB) at s0 from 6 sites; $(nproc) vCPU, load $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-5s %9s %8s %6s %10s %10s %10s  %s\n' site uplink "rtt ms" '$/GB' "probe ms" "ping min" "probe Mb/s" holds
+for j in $SOURCES; do
+  # ping -U: user-to-user time (plain ping stamps replies before the receiver's delay queue); the
+  # minimum, as the machine's load adds scheduling delays to single samples
+  ping_ms=$(wan_exec 0 ping -U -q -c 10 -i 0.1 "$(wan_ip "$j")" | awk -F'= ' '/^rtt/ {split($2, a, "/"); print a[1]}')
+  probe_ms=$(jq -r --arg s "s$j" '.[] | select(.site==$s) | .rtt * 1000 * 10 | round / 10' "$WAN_DIR/probe.json")
+  probe_bw=$(jq -r --arg s "s$j" '.[] | select(.site==$s) | .bandwidth * 8 / 1e6 | round' "$WAN_DIR/probe.json")
+  printf '%-5s %9s %8s %6s %10s %10s %10s  %s\n' "s$j" "$(topo "$j" 2)" "$(topo "$j" 3)" "$(topo "$j" 4)" \
+    "$probe_ms" "$ping_ms" "$probe_bw" "$(topo "$j" 5)"
+  [ -n "$TSV" ] && printf 'probe\ts%s\t%s\t%s\t%s\t%s\n' "$j" "$(topo "$j" 3)" "$probe_ms" "$ping_ms" "$probe_bw" >>"$TSV"
+done
+echo "   wire-byte lower bound $WIRE_LB s (tight set: $(jq -r '.tightSet | join(",")' "$WAN_DIR/bound.json"))"
+
 wan_exec 0 nft -f - <<EOF || die "nft in s0"
 table inet nitropull {
   chain in {
     type filter hook input priority 0; policy accept;
-$(for j in 1 2 3; do echo "    ip saddr $(wan_ip "$j") counter comment \"s$j\""; done)
+$(for j in $SOURCES; do echo "    ip saddr $(wan_ip "$j") counter comment \"s$j\""; done)
   }
 }
 EOF
 wire() { wan_exec 0 nft -j list table inet nitropull | jq -r --arg c "$1" '.nftables[] | .rule? | select(. and .comment==$c) | .expr[] | .counter? | select(.) | .bytes'; }
-cap_bits=0
-for j in 1 2 3; do cap_bits=$((cap_bits + $(wan_rate_bits "$(wan_field "$j" 4)"))); done
 
-echo "== pull $IMAGE at s0 from s1 ($(wan_field 1 4)), s2 ($(wan_field 2 4)), s3 ($(wan_field 3 4), partial); $(nproc) vCPU, load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "   stored bytes: $IMAGE $S_FULL, shared with s3's image $SHARED; fractional optimum $OPT s"
-echo "   matrix (probed): $(jq -c '.' "$WAN_DIR/matrix.json" 2>/dev/null | head -c 400)"
-HDR='%-15s %7s %7s %9s %9s %9s %8s %10s %8s  %s\n'
+HDR='%-15s %-9s %7s %7s %9s %8s %8s %8s %8s %8s %9s  %s\n'
 # shellcheck disable=SC2059
-printf "$HDR" strategy "wall s" "pull s" "predict s" "nitro LB" "cap bound" "optimum" "wire MB" "pull/opt" "wire MB per source (s1 s2 s3), identical"
-for s in ${STRATS//,/ }; do
+printf "$HDR" strategy objective "wall s" "pull s" "predict s" "nitro LB" "wire LB" "wall/LB" "pull/LB" "wire MB" "cost \$" "MB per source (s1..s6), identical"
+run_pull() {
+  local s=$1 obj=$2 t0 rc wall tot=0 per="" cost=0 d same=no pull pred lb j
   fresh_dest || die "cannot reset s0"
   declare -A w0=()
-  for j in 1 2 3; do w0[$j]=$(wire "s$j"); done
+  for j in $SOURCES; do w0[$j]=$(wire "s$j"); done
   rm -f "$WAN_DIR/out.img"
   t0=$(now)
-  wan_nitro 0 --json pull "$IMAGE" --strategy "$s" -o "$WAN_DIR/out.img" "${SO[@]}" >"$WAN_DIR/pull-$s.json" 2>>"$LOG"
+  wan_nitro 0 --json pull "$IMAGE" --strategy "$s" --objective "$obj" -o "$WAN_DIR/out.img" "${SO[@]}" \
+    >"$WAN_DIR/pull-$s-$obj.json" 2>>"$LOG"
   rc=$?
   wall=$(elapsed "$t0" "$(now)")
-  tot=0 per=""
-  for j in 1 2 3; do
+  for j in $SOURCES; do
     d=$(($(wire "s$j") - ${w0[$j]}))
     tot=$((tot + d))
     per="$per $(mb "$d")"
+    cost=$(awk -v c="$cost" -v d="$d" -v p="$(topo "$j" 4)" 'BEGIN{printf "%.5f", c + d/1e9*p}')
   done
+  ((rc == 0)) && cmp -s "$WAN_DIR/out.img" "$FULL" && same=yes
+  read -r pull pred lb < <(jq -r '[.seconds, .predictedMakespan, .lowerBound] | map(. // "n/a" | if type=="number" then (.*100|round/100) else . end) | @tsv' \
+    "$WAN_DIR/pull-$s-$obj.json" 2>/dev/null || echo "n/a n/a n/a")
+  ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a+0>0 && b>0) printf "%.2f", a/b; else print "n/a"}'; }
+  # shellcheck disable=SC2059
+  printf "$HDR" "$s" "$obj" "$wall" "$pull" "$pred" "$lb" "$WIRE_LB" "$(ratio "$wall" "$WIRE_LB")" "$(ratio "$pull" "$WIRE_LB")" \
+    "$(mb "$tot")" "$cost" "${per# }, $same (exit $rc)"
+  [ -n "$TSV" ] && printf 'pull\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$s" "$obj" "$wall" "$pull" "$pred" "$lb" \
+    "$WIRE_LB" "$(mb "$tot")" "$cost" "${per# }" "$same" >>"$TSV"
+}
+for s in ${STRATS//,/ }; do run_pull "$s" time; done
+[[ ,$STRATS, == *,optimal,* ]] && run_pull optimal cost
+wan_exec 0 nft delete table inet nitropull
+
+if ((SINGLE)); then
+  rm -f "$WAN_DIR/out.img"
+  t0=$(now)
+  wan_ssh 0 "$FASTEST_FULL" "cat '$FULL'" >"$WAN_DIR/out.img" 2>>"$LOG"
+  rc=$?
+  wall=$(elapsed "$t0" "$(now)")
   same=no
   ((rc == 0)) && cmp -s "$WAN_DIR/out.img" "$FULL" && same=yes
-  read -r pull pred lb < <(jq -r '[.seconds, .predictedMakespan, .lowerBound] | map(. // "n/a" | if type=="number" then (.*100|round/100) else . end) | @tsv' "$WAN_DIR/pull-$s.json" 2>/dev/null || echo "n/a n/a n/a")
-  bound=$(awk -v b="$tot" -v c="$cap_bits" 'BEGIN{printf "%.2f", b*8/c}')
-  # shellcheck disable=SC2059
-  printf "$HDR" "$s" "$wall" "$pull" "$pred" "$lb" "$bound" "$OPT" "$(mb "$tot")" \
-    "$(awk -v a="$pull" -v b="$OPT" 'BEGIN{ if (a+0>0 && b>0) printf "%.2f", a/b; else print "n/a"}')" "${per# }, $same (exit $rc)"
-done
-wan_exec 0 nft delete table inet nitropull
-echo "log: $LOG; JSON summaries: $WAN_DIR/pull-*.json. pull s = nitro's own transfer time; wall s adds"
-echo "process start, connections and the output file. cap bound = wire bits / sum of source rates;"
-echo "optimum = fractional optimum from stored bytes and payload rates (see the script's comments)."
+  echo "best single full source: ssh s$FASTEST_FULL cat ($(topo "$FASTEST_FULL" 2)): $wall s, identical $same"
+  [ -n "$TSV" ] && printf 'single\ts%s\t%s\t%s\t%s\n' "$FASTEST_FULL" "$(topo "$FASTEST_FULL" 2)" "$wall" "$same" >>"$TSV"
+fi
+rm -f "$WAN_DIR/out.img"
+echo "log: $LOG; JSON: $WAN_DIR/pull-*.json, $WAN_DIR/bound.json, $WAN_DIR/probe.json. pull s = nitro's"
+echo "own transfer time; wall s = the whole command (start to verified output file); cost \$ = wire"
+echo "bytes per source x its egress price; nitro LB = the planner's own bound (in its units)."
