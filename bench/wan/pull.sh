@@ -84,7 +84,7 @@ BOUND_ARGS=()
 for j in $SOURCES; do BOUND_ARGS+=("s$j=$(payload "$(topo "$j" 2)"):$WAN_DIR/repos/s$j"); done
 (cd "$NITRO_ROOT" && npx vite-node bench/wan/bound.ts "$IMAGE" "$WAN_DIR/repos/s$FASTEST_FULL" "${BOUND_ARGS[@]}") \
   >"$WAN_DIR/bound.json" 2>>"$LOG" || die "bound.ts failed (see $LOG)"
-WIRE_LB=$(jq -r '.bound * 100 | round / 100' "$WAN_DIR/bound.json")
+WIRE_LB=$(jq -r .bound "$WAN_DIR/bound.json" | awk '{printf "%.2f", $1}')
 WIRE_BYTES=$(jq -r .wireBytes "$WAN_DIR/bound.json")
 
 fresh_dest() {
