@@ -1,11 +1,23 @@
 import { randomFillSync } from "node:crypto";
 import type { Store } from "../store/store.js";
+import { gcStore, type GcReport } from "../store/gc.js";
 import { receiveFrames } from "../store/receive.js";
+import { removeRecipes } from "../store/remove.js";
+import { imageStatus, spaceInfo, type ImageStatus, type SpaceInfo } from "../store/status.js";
 import type { ChunkId, Frame, Recipe, RecipeSummary } from "../store/types.js";
-import type { ProbeResult, PutProgress, PutRecipeOptions, PutResult, WriteSite } from "./site.js";
+import type {
+  MaintainSite,
+  ProbeResult,
+  PutProgress,
+  PutRecipeOptions,
+  PutResult,
+  SiteGcOptions,
+} from "./site.js";
 
 /** A site whose store is in this process: a local directory, or the far end of `nitro serve`. */
-export class LocalSite implements WriteSite {
+export class LocalSite implements MaintainSite {
+  readonly maintainable = true;
+
   constructor(
     readonly name: string,
     readonly store: Store,
@@ -47,6 +59,22 @@ export class LocalSite implements WriteSite {
     const t0 = performance.now();
     for (let done = 0; done < bytes; done += buf.length) randomFillSync(buf);
     return { bytes, seconds: (performance.now() - t0) / 1000, rtt: 0 };
+  }
+
+  async status(names?: string[]): Promise<ImageStatus[]> {
+    return imageStatus(this.store.index, names);
+  }
+
+  async space(): Promise<SpaceInfo> {
+    return spaceInfo(this.store.dir, this.store.index);
+  }
+
+  async removeRecipes(names: string[]): Promise<string[]> {
+    return removeRecipes(this.store, names);
+  }
+
+  async gc(opts: SiteGcOptions = {}): Promise<GcReport> {
+    return gcStore(this.store, { ...opts, lockWait: this.lockWait });
   }
 
   async close(): Promise<void> {

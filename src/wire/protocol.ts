@@ -32,6 +32,11 @@ export const Msg = {
   LIST_RECIPES: 0x0a,
   PING: 0x0b,
   PROBE: 0x0c,
+  // lifecycle requests (src/wire/maintain.ts)
+  REMOVE_RECIPES: 0x20,
+  GC: 0x21,
+  STATUS: 0x22,
+  SPACE: 0x23,
   // server -> client
   HAS_REPLY: 0x41,
   PUT_ACK: 0x42,
@@ -43,6 +48,11 @@ export const Msg = {
   RECIPE_LIST: 0x49,
   PONG: 0x4a,
   PROBE_DATA: 0x4b,
+  // lifecycle replies
+  REMOVED: 0x60,
+  GC_REPORT: 0x61,
+  STATUS_LIST: 0x62,
+  SPACE_INFO: 0x63,
   ERROR: 0x7e,
   // both ways
   BYE: 0x7f,
@@ -92,6 +102,10 @@ export const MAX_BODY: Readonly<Record<number, number>> = {
   [Msg.LIST_RECIPES]: 0,
   [Msg.PING]: Limits.PING_BYTES,
   [Msg.PROBE]: 8,
+  [Msg.REMOVE_RECIPES]: Limits.LIST_BYTES,
+  [Msg.GC]: Limits.JSON_BYTES,
+  [Msg.STATUS]: Limits.LIST_BYTES,
+  [Msg.SPACE]: 0,
   [Msg.HAS_REPLY]: Limits.IDS / 8,
   [Msg.PUT_ACK]: 16,
   [Msg.PUT_DONE]: 24,
@@ -102,6 +116,10 @@ export const MAX_BODY: Readonly<Record<number, number>> = {
   [Msg.RECIPE_LIST]: Limits.LIST_BYTES,
   [Msg.PONG]: Limits.PING_BYTES,
   [Msg.PROBE_DATA]: Limits.PROBE_DATA,
+  [Msg.REMOVED]: Limits.LIST_BYTES,
+  [Msg.GC_REPORT]: Limits.JSON_BYTES,
+  [Msg.STATUS_LIST]: Limits.LIST_BYTES,
+  [Msg.SPACE_INFO]: Limits.JSON_BYTES,
   [Msg.ERROR]: 1 + Limits.ERROR_BYTES,
   [Msg.BYE]: 0,
 };
@@ -119,6 +137,10 @@ const CLIENT_TYPES: readonly number[] = [
   Msg.LIST_RECIPES,
   Msg.PING,
   Msg.PROBE,
+  Msg.REMOVE_RECIPES,
+  Msg.GC,
+  Msg.STATUS,
+  Msg.SPACE,
   Msg.BYE,
 ];
 const SERVER_TYPES: readonly number[] = [
@@ -133,6 +155,10 @@ const SERVER_TYPES: readonly number[] = [
   Msg.RECIPE_LIST,
   Msg.PONG,
   Msg.PROBE_DATA,
+  Msg.REMOVED,
+  Msg.GC_REPORT,
+  Msg.STATUS_LIST,
+  Msg.SPACE_INFO,
   Msg.ERROR,
   Msg.BYE,
 ];
