@@ -26,7 +26,12 @@ async function atSites<T>(
   const registry = new SiteRegistry(ctx.repoDir);
   const configs = names.map((n) => registry.get(n));
   const outcomes = await atEachMaintainSite(configs, siteOpener(ctx, o), fn);
-  for (const r of outcomes) if (!r.ok) process.stderr.write(`nitro: ${r.site}: ${r.error}\n`);
+  for (const r of outcomes)
+    if (!r.ok) {
+      // A remote site's errors already start with its name.
+      const text = r.error.startsWith(`${r.site}: `) ? r.error : `${r.site}: ${r.error}`;
+      process.stderr.write(`nitro: ${text}\n`);
+    }
   const code = outcomesExitCode(outcomes);
   if (code !== 0) process.exitCode = code;
   return outcomes;
