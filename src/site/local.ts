@@ -1,4 +1,5 @@
 import { randomFillSync } from "node:crypto";
+import { GcGuard } from "../store/gc-guard.js";
 import type { Store } from "../store/store.js";
 import { gcStore, type GcReport } from "../store/gc.js";
 import { receiveFrames } from "../store/receive.js";
@@ -17,6 +18,8 @@ import type {
 /** A site whose store is in this process: a local directory, or the far end of `nitro serve`. */
 export class LocalSite implements MaintainSite {
   readonly maintainable = true;
+  /** Held from the first frames received until close: gc waits, as the recipe comes after them. */
+  private gcGuard: GcGuard | undefined;
 
   constructor(
     readonly name: string,
@@ -29,6 +32,7 @@ export class LocalSite implements MaintainSite {
   }
 
   async putFrames(frames: AsyncIterable<Frame>, onProgress?: (p: PutProgress) => void): Promise<PutResult> {
+    this.gcGuard ??= await GcGuard.shared(this.store.dir, this.lockWait);
     const writer = await this.store.writer(this.lockWait);
     try {
       return await receiveFrames(writer, frames, onProgress);
@@ -73,11 +77,16 @@ export class LocalSite implements MaintainSite {
     return removeRecipes(this.store, names);
   }
 
+  /** This session's own pushes are over once it asks for gc: its guard would only block it. */
   async gc(opts: SiteGcOptions = {}): Promise<GcReport> {
+    this.gcGuard?.release();
+    this.gcGuard = undefined;
     return gcStore(this.store, { ...opts, lockWait: this.lockWait });
   }
 
   async close(): Promise<void> {
+    this.gcGuard?.release();
+    this.gcGuard = undefined;
     await this.store.close();
   }
 }

@@ -19,6 +19,8 @@ export interface PackUse {
   id: number;
   /** Bytes of the pack file. */
   size: number;
+  /** Whether any index entry points into it (else a killed write or gc left it behind). */
+  indexed: boolean;
   /** Frames with at least one live chunk, in pack order. */
   liveFrames: IndexedFrame[];
   /** Estimated bytes the live chunks take (a frame partly live counts in proportion). */
@@ -88,13 +90,17 @@ export function planGc(dir: string, index: IndexDb, maxUnused: number): GcPlan {
   }
   const ids = packIds(dir);
   const packs = new Map<number, PackUse>(
-    ids.map((id) => [id, { id, size: statSync(packPath(dir, id)).size, liveFrames: [], liveBytes: 0 }]),
+    ids.map((id) => [
+      id,
+      { id, size: statSync(packPath(dir, id)).size, indexed: false, liveFrames: [], liveBytes: 0 },
+    ]),
   );
   for (const f of frames.values()) {
-    if (f.liveRaw === 0) continue;
-    // A live frame in a missing pack is damage for `check`; gc leaves it as it is.
+    // A frame in a missing pack is damage for `check`; gc leaves it as it is.
     const p = packs.get(f.pack);
     if (!p) continue;
+    p.indexed = true;
+    if (f.liveRaw === 0) continue;
     p.liveFrames.push(f);
     p.liveBytes += f.liveRaw === f.indexedRaw ? f.length : Math.round((f.length * f.liveRaw) / f.indexedRaw);
   }

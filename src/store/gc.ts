@@ -1,9 +1,10 @@
 import { createRequire } from "node:module";
 import { closeSync, openSync, statSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
-import { Exit, NitroError, corrupt, usage } from "../util/errors.js";
+import { Exit, NitroError, corrupt, fromSystemError, usage } from "../util/errors.js";
 import type { FrameCodec } from "./codec.js";
 import { decodeLocation, type IndexDb } from "./index-db.js";
+import { GcGuard } from "./gc-guard.js";
 import { GcOutput, syncDir } from "./gc-output.js";
 import { liveChunkKeys, planGc, type GcPlan, type IndexedFrame, type PackUse } from "./gc-plan.js";
 import { packDir, packIds, packPath } from "./layout.js";
@@ -70,12 +71,25 @@ export async function gcStore(store: GcTarget, opts: GcOptions = {}): Promise<Gc
   if (!Number.isFinite(maxUnused) || maxUnused < 0 || maxUnused > 100)
     throw usage(`--max-unused takes a percentage from 0 to 100, got '${maxUnused}'`);
   const lock = await RepoLock.acquire(join(store.dir, "lock"), opts.lockWait ?? 10);
+  let guard: GcGuard;
+  try {
+    guard = await GcGuard.exclusive(store.dir, opts.lockWait ?? 10);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
   try {
     await pausePoint("gc:locked");
+    let first: Before | undefined;
+    let orphans = 0;
     for (let attempt = 1; ; attempt++) {
       const plan = planGc(store.dir, store.index, maxUnused);
       await pausePoint("gc:planned");
       if (opts.dryRun) return estimate(plan);
+      first ??= before(plan);
+      markTopPack(store.dir, plan);
+      // Packs nothing ever pointed at go first: on a full disk that makes room for the rest.
+      orphans += await dropUnindexed(store.dir, plan);
       const out = new GcOutput(store.dir, plan.topPack + 1);
       try {
         await copyLiveFrames(store, plan, out, opts.onProgress);
@@ -85,27 +99,51 @@ export async function gcStore(store: GcTarget, opts: GcOptions = {}): Promise<Gc
         throw err;
       }
       await pausePoint("gc:copied");
-      const switched = switchIndex(store.index, plan, out);
+      let switched: boolean;
+      try {
+        switched = switchIndex(store.index, plan, out);
+      } catch (err) {
+        out.discard();
+        throw err;
+      }
       if (!switched) {
         out.discard();
         if (attempt < ATTEMPTS) continue;
         throw new NitroError(Exit.LOCKED, "recipes kept changing during gc; retry later");
       }
       await pausePoint("gc:switched");
-      await retire(store.dir, plan, out);
-      return measure(store, plan, out);
+      await retire(store.dir, plan);
+      return measure(store, plan, out, first, orphans);
     }
+  } catch (err) {
+    // LMDB reports a full disk by its message only.
+    if (!(err instanceof NitroError) && /no space left on device/i.test(String(err)))
+      throw new NitroError(Exit.NO_SPACE, "gc: no space left on device");
+    throw fromSystemError(err, "gc");
   } finally {
+    guard.release();
     lock.release();
   }
 }
 
 const sum = (packs: PackUse[], f: (p: PackUse) => number) => packs.reduce((s, p) => s + f(p), 0);
 
-function before(plan: GcPlan) {
+interface Before {
+  packsBefore: number;
+  packBytesBefore: number;
+  liveBytes: number;
+  unusedBytesBefore: number;
+}
+
+function before(plan: GcPlan): Before {
   const packBytesBefore = sum(plan.packs, (p) => p.size);
   const liveBytes = sum(plan.packs, (p) => p.liveBytes);
-  return { packBytesBefore, liveBytes, unusedBytesBefore: packBytesBefore - liveBytes };
+  return {
+    packsBefore: plan.packs.length,
+    packBytesBefore,
+    liveBytes,
+    unusedBytesBefore: packBytesBefore - liveBytes,
+  };
 }
 
 function estimate(plan: GcPlan): GcReport {
@@ -114,7 +152,6 @@ function estimate(plan: GcPlan): GcReport {
   const written = Math.ceil(sum(plan.rewrite, (p) => p.liveBytes) / (1024 * 1024 * 1024));
   return {
     dryRun: true,
-    packsBefore: plan.packs.length,
     packsAfter: plan.packs.length - plan.drop.length - plan.rewrite.length + written,
     packsRewritten: plan.rewrite.length,
     packsDeleted: plan.drop.length,
@@ -127,17 +164,16 @@ function estimate(plan: GcPlan): GcReport {
   };
 }
 
-function measure(store: GcTarget, plan: GcPlan, out: GcOutput): GcReport {
-  const b = before(plan);
+function measure(store: GcTarget, plan: GcPlan, out: GcOutput, b: Before, orphans: number): GcReport {
   const after = planGc(store.dir, store.index, 100);
   const packBytesAfter = sum(after.packs, (p) => p.size);
   const liveBytes = sum(after.packs, (p) => p.liveBytes);
   return {
     dryRun: false,
-    packsBefore: plan.packs.length,
+    packsBefore: b.packsBefore,
     packsAfter: after.packs.length,
     packsRewritten: plan.rewrite.length,
-    packsDeleted: plan.drop.length,
+    packsDeleted: plan.drop.length + orphans,
     packsWritten: out.packIds.length,
     chunksDeleted: plan.deadChunks.length,
     packBytesBefore: b.packBytesBefore,
@@ -259,17 +295,39 @@ function switchIndex(index: IndexDb, plan: GcPlan, out: GcOutput): boolean {
 }
 
 /**
- * Deletes the packs the index no longer points into. If the highest-numbered pack goes and gc
- * wrote none, an empty pack takes the next number first: pack ids are never used twice, so a
- * reader holding an old pack open never mistakes a new pack for it.
+ * Deletes the packs no index entry points into (never read by anyone, as the index points into a
+ * pack only once it is complete and durable), takes them out of the plan, returns how many.
  */
-async function retire(dir: string, plan: GcPlan, out: GcOutput): Promise<void> {
+async function dropUnindexed(dir: string, plan: GcPlan): Promise<number> {
+  const orphans = plan.drop.filter((p) => !p.indexed);
+  if (orphans.length === 0) return 0;
+  for (const p of orphans) unlinkSync(packPath(dir, p.id));
+  syncDir(packDir(dir));
+  await pausePoint("gc:orphans");
+  plan.drop = plan.drop.filter((p) => p.indexed);
+  plan.packs = plan.packs.filter((p) => p.indexed || !orphans.includes(p));
+  return orphans.length;
+}
+
+/**
+ * Pack ids are never used twice, so that a reader holding a retired pack open never mistakes a
+ * new pack for it: if the highest-numbered pack is to go and gc writes no pack above it, an empty
+ * pack takes the next number first (planGc keeps an empty top pack).
+ */
+function markTopPack(dir: string, plan: GcPlan): void {
+  const top = plan.topPack;
+  const going = new Set(plan.drop.map((p) => p.id));
+  const kept = plan.packs.filter((p) => !going.has(p.id)).map((p) => p.id);
+  if (plan.rewrite.length > 0 || Math.max(0, ...kept) >= top) return;
+  closeSync(openSync(packPath(dir, top + 1), "wx"));
+  syncDir(packDir(dir));
+  plan.topPack = top + 1;
+}
+
+/** Deletes the packs the index no longer points into, now that it points elsewhere. */
+async function retire(dir: string, plan: GcPlan): Promise<void> {
   const retired = [...plan.rewrite, ...plan.drop].map((p) => p.id).sort((a, b) => a - b);
   if (retired.length === 0) return;
-  if (out.packIds.length === 0 && retired.includes(plan.topPack)) {
-    closeSync(openSync(packPath(dir, plan.topPack + 1), "wx"));
-    syncDir(packDir(dir));
-  }
   let n = 0;
   for (const id of retired) {
     unlinkSync(packPath(dir, id));

@@ -223,7 +223,7 @@ export class Store {
   stats(): StoreStats {
     const heads = this.listRecipes();
     let packBytes = 0;
-    for (const id of packIds(this.dir)) packBytes += statSync(packPath(this.dir, id)).size;
+    for (const id of packIds(this.dir)) packBytes += packSize(packPath(this.dir, id));
     return {
       ...this.index.counters(),
       images: heads.length,
@@ -264,5 +264,15 @@ export class Store {
   async close(): Promise<void> {
     this.packs.close();
     await this.index.close();
+  }
+}
+
+/** A pack's size; 0 if gc deleted it since the directory was listed. */
+function packSize(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return 0;
+    throw err;
   }
 }

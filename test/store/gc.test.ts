@@ -4,6 +4,7 @@ import { checkStore } from "../../src/store/check.js";
 import { gcStore, packBytes } from "../../src/store/gc.js";
 import { packDir, packIds } from "../../src/store/layout.js";
 import { removeRecipes } from "../../src/store/remove.js";
+import { LocalSite } from "../../src/site/local.js";
 import { Store } from "../../src/store/store.js";
 import { tempDir } from "../helpers/data.js";
 import { CHUNK, makeChunks, rawStore, recipeOf, storeImages } from "./fixtures.js";
@@ -93,6 +94,73 @@ describe("rm and gc in the store", () => {
     await storeImages(reopened, fresh, [recipeOf(reopened, "z", fresh)]);
     expect(reopened.index.location(fresh[0]!.id)!.pack).toBe(top + 2);
     await reopened.close();
+  });
+
+  it("plans again when a recipe stored during the copy uses chunks it meant to drop", async () => {
+    const store = rawStore(t.dir, "revived");
+    const gone = makeChunks("revived-gone", 32);
+    const kept = makeChunks("revived-kept", 32);
+    await storeImages(
+      store,
+      [...gone, ...kept],
+      [recipeOf(store, "gone", gone), recipeOf(store, "kept", kept)],
+    );
+    removeRecipes(store, ["gone"]);
+    let announced = false;
+    const report = await gcStore(store, {
+      onProgress: () => {
+        if (announced) return;
+        announced = true;
+        store.putRecipe(recipeOf(store, "back", gone));
+      },
+    });
+    expect(announced).toBe(true);
+    expect(report.chunksDeleted).toBe(0);
+    expect(store.missingChunks(store.getRecipe("back")!)).toBe(0);
+    expect(checkStore(store, true).findings).toEqual([]);
+    // Every chunk is live again: the pack stays, and the first attempt's new pack is gone.
+    expect(packIds(store.dir)).toEqual([1]);
+    await store.close();
+  });
+
+  it("waits for the writer lock and says who holds it", async () => {
+    const store = rawStore(t.dir, "locked");
+    const writer = await store.writer();
+    try {
+      await expect(gcStore(store, { lockWait: 0.2 })).rejects.toMatchObject({
+        exitCode: 6,
+        message: expect.stringMatching(/locked by another nitro process \(pid \d+\)/),
+      });
+    } finally {
+      writer.close();
+    }
+    await expect(gcStore(store, { lockWait: 0.2 })).resolves.toMatchObject({ bytesReclaimed: 0 });
+    await store.close();
+  });
+
+  it("waits for a push under way: its chunks come before its recipe", async () => {
+    const store = rawStore(t.dir, "pushed");
+    const chunks = makeChunks("pushed", 8);
+    const site = new LocalSite("pushed", store, 0.2);
+    async function* frames() {
+      yield {
+        codec: 0,
+        chunks: chunks.map((c) => ({ id: c.id, length: CHUNK })),
+        payload: Buffer.concat(chunks.map((c) => c.data)),
+      };
+    }
+    await site.putFrames(frames());
+    await expect(gcStore(store, { lockWait: 0.2 })).rejects.toMatchObject({
+      exitCode: 6,
+      message: expect.stringMatching(/a push to this repository is under way/),
+    });
+    await site.putRecipe(recipeOf(store, "pushed", chunks));
+    const other = Store.open(store.dir);
+    await site.close();
+    const r = await gcStore(other, { lockWait: 0.2 });
+    expect(r.chunksDeleted).toBe(0);
+    expect(other.missingChunks(other.getRecipe("pushed")!)).toBe(0);
+    await other.close();
   });
 
   it("refuses a bad threshold with a usage error", async () => {
