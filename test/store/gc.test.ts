@@ -1,8 +1,10 @@
-import { readdirSync } from "node:fs";
+import { closeSync, openSync, readdirSync, readSync, writeSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
 import { checkStore } from "../../src/store/check.js";
 import { gcStore, packBytes } from "../../src/store/gc.js";
-import { packDir, packIds } from "../../src/store/layout.js";
+import { packDir, packIds, packPath } from "../../src/store/layout.js";
+import { FRAME_HEADER_BYTES } from "../../src/store/pack.js";
+import { ENTRY_BYTES } from "../../src/store/types.js";
 import { removeRecipes } from "../../src/store/remove.js";
 import { LocalSite } from "../../src/site/local.js";
 import { Store } from "../../src/store/store.js";
@@ -161,6 +163,31 @@ describe("rm and gc in the store", () => {
     expect(r.chunksDeleted).toBe(0);
     expect(other.missingChunks(other.getRecipe("pushed")!)).toBe(0);
     await other.close();
+  });
+
+  it("stops at a damaged live chunk it would regroup, before deleting anything", async () => {
+    const store = rawStore(t.dir, "damaged");
+    const chunks = makeChunks("damaged", 32); // one 2 MiB frame
+    await storeImages(store, chunks, [
+      recipeOf(store, "half", chunks.slice(0, 16)),
+      recipeOf(store, "all", chunks),
+    ]);
+    removeRecipes(store, ["all"]);
+    const loc = store.index.location(chunks[3]!.id)!;
+    const fd = openSync(packPath(store.dir, loc.pack), "r+");
+    const at = loc.frameOffset + FRAME_HEADER_BYTES + 32 * ENTRY_BYTES + loc.innerOffset + 7;
+    const b = Buffer.alloc(1);
+    readSync(fd, b, 0, 1, at);
+    b[0]! ^= 0xff;
+    writeSync(fd, b, 0, 1, at);
+    closeSync(fd);
+    await expect(gcStore(store, {})).rejects.toMatchObject({
+      exitCode: 5,
+      message: expect.stringMatching(new RegExp(`chunk ${chunks[3]!.id.toString("hex")} .* is damaged`)),
+    });
+    expect(packIds(store.dir)).toEqual([1]);
+    expect(store.index.counters().chunks).toBe(32);
+    await store.close();
   });
 
   it("refuses a bad threshold with a usage error", async () => {
