@@ -16,6 +16,10 @@ export class LocalSite implements WriteSite {
     return this.store.has(ids);
   }
 
+  async storedSizes(ids: ChunkId[]): Promise<Uint32Array> {
+    return this.store.storedSizes(ids);
+  }
+
   async putFrames(frames: AsyncIterable<Frame>, onProgress?: (p: PutProgress) => void): Promise<PutResult> {
     const writer = await this.store.writer(this.lockWait);
     try {

@@ -32,6 +32,8 @@ export const Msg = {
   LIST_RECIPES: 0x0a,
   PING: 0x0b,
   PROBE: 0x0c,
+  /** HAS whose reply carries each chunk's stored size (pull plans in wire bytes). */
+  HAS_SIZES: 0x18,
   // server -> client
   HAS_REPLY: 0x41,
   PUT_ACK: 0x42,
@@ -43,6 +45,7 @@ export const Msg = {
   RECIPE_LIST: 0x49,
   PONG: 0x4a,
   PROBE_DATA: 0x4b,
+  HAS_SIZES_REPLY: 0x58,
   ERROR: 0x7e,
   // both ways
   BYE: 0x7f,
@@ -92,6 +95,7 @@ export const MAX_BODY: Readonly<Record<number, number>> = {
   [Msg.LIST_RECIPES]: 0,
   [Msg.PING]: Limits.PING_BYTES,
   [Msg.PROBE]: 8,
+  [Msg.HAS_SIZES]: Limits.IDS * 32,
   [Msg.HAS_REPLY]: Limits.IDS / 8,
   [Msg.PUT_ACK]: 16,
   [Msg.PUT_DONE]: 24,
@@ -102,6 +106,7 @@ export const MAX_BODY: Readonly<Record<number, number>> = {
   [Msg.RECIPE_LIST]: Limits.LIST_BYTES,
   [Msg.PONG]: Limits.PING_BYTES,
   [Msg.PROBE_DATA]: Limits.PROBE_DATA,
+  [Msg.HAS_SIZES_REPLY]: Limits.IDS * 4,
   [Msg.ERROR]: 1 + Limits.ERROR_BYTES,
   [Msg.BYE]: 0,
 };
@@ -119,6 +124,7 @@ const CLIENT_TYPES: readonly number[] = [
   Msg.LIST_RECIPES,
   Msg.PING,
   Msg.PROBE,
+  Msg.HAS_SIZES,
   Msg.BYE,
 ];
 const SERVER_TYPES: readonly number[] = [
@@ -133,6 +139,7 @@ const SERVER_TYPES: readonly number[] = [
   Msg.RECIPE_LIST,
   Msg.PONG,
   Msg.PROBE_DATA,
+  Msg.HAS_SIZES_REPLY,
   Msg.ERROR,
   Msg.BYE,
 ];
