@@ -16,8 +16,7 @@ const { Option } = require("commander") as typeof import("commander");
 
 /** What plan and pull run on, loaded when they run rather than at every start of nitro. */
 async function load() {
-  const [exp, matrix, pull, sources, recipes, planSites, svg] = await Promise.all([
-    import("../../image/export.js"),
+  const [matrix, pull, sources, recipes, planSites, svg] = await Promise.all([
     import("../../matrix/matrix.js"),
     import("../../transfer/pull.js"),
     import("../../transfer/sources.js"),
@@ -25,7 +24,7 @@ async function load() {
     import("../../transfer/plan-sites.js"),
     import("../svg.js"),
   ]);
-  return { ...exp, ...matrix, ...pull, ...sources, ...recipes, ...planSites, ...svg };
+  return { ...matrix, ...pull, ...sources, ...recipes, ...planSites, ...svg };
 }
 
 /** Every configured site but this node's own, opened; unreachable ones are noted and left out. */
@@ -148,7 +147,7 @@ export function register(program: Command): void {
             },
             () =>
               [
-                `${image} -> ${dest}: ${prep.needIds.length} of ${prep.chunks} chunks to fetch (${formatBytes(prep.sizes.reduce((a, b) => a + b, 0))})`,
+                `${image} -> ${dest}: ${prep.needIds.length} of ${prep.chunks} chunks to fetch (${formatBytes(prep.rawSizes.reduce((a, b) => a + b, 0))}, ${formatBytes(prep.sizes.reduce((a, b) => a + b, 0))} on the wire)`,
                 planTable(prep.plan, prep.sources),
                 ...(prep.plan.unassigned > 0
                   ? [`WARNING: ${prep.plan.unassigned} chunks are held by no reachable site`]
@@ -173,7 +172,7 @@ export function register(program: Command): void {
       const ctx = CliContext.of(cmd);
       const objective = objectiveOf(o);
       if (o.output) (await import("../../image/image-file.js")).checkOutputTarget(o.output, o.force ?? false);
-      const { Matrix, describeSources, exportImage, pullChunks, resolveRecipe } = await load();
+      const { Matrix, describeSources, pullChunks, resolveRecipe } = await load();
       await withStore(ctx, async (store) => {
         const here = store.config.site;
         if (o.site && o.site !== here)
@@ -192,6 +191,7 @@ export function register(program: Command): void {
             objective,
             strategy: o.strategy,
             lockWait: ctx.lockWait,
+            output: o.output ? { path: o.output, force: o.force } : undefined,
             onPlan: (p, srcs) => {
               ctx.info(planTable(p, srcs));
               srcs.forEach((s, i) => barOf.set(s.name, bars.bar(s.name.padEnd(10), p.bytesPerSite[i]!)));
@@ -199,7 +199,6 @@ export function register(program: Command): void {
             onProgress: (s, bytes) => barOf.get(s)?.update(bytes),
             onEvent: (m) => ctx.info(`note: ${m}`),
           }).finally(() => bars.stop());
-          if (o.output) await exportImage(store, recipe, o.output, { force: o.force });
           ctx.emit({ ...report, output: o.output ?? null }, () => describePull(report, o.output));
         } finally {
           await opened.close();
@@ -213,10 +212,14 @@ function describePull(r: PullReport, output?: string): string {
     (s) =>
       `${s.site.padEnd(12)} planned ${formatBytes(s.plannedBytes).padStart(10)} in ${formatSeconds(s.plannedSeconds).padStart(8)}  actual ${formatBytes(s.bytes).padStart(10)} in ${formatSeconds(s.seconds).padStart(8)} ${formatRate(s.bytes / Math.max(s.seconds, 1e-9)).padStart(10)}${s.stole ? `  took over ${s.stole} chunks` : ""}${s.failed ? `  FAILED: ${s.failed}` : ""}`,
   );
+  const st = r.stealing;
   return [
-    `pulled ${r.image}: ${r.fetchedChunks} chunks (${formatBytes(r.fetchedBytes)}) fetched, ${r.present} already here`,
+    `pulled ${r.image}: ${r.fetchedChunks} chunks (${formatBytes(r.fetchedBytes)}, ${formatBytes(r.wireBytes)} on the wire) fetched, ${r.present} already here`,
     ...rows,
-    `predicted ${formatSeconds(r.predictedMakespan)} (lower bound ${formatSeconds(r.lowerBound)}), actual ${formatSeconds(r.seconds)}, egress $${r.cost.toFixed(4)}`,
+    st.chunks > 0
+      ? `stealing: ${st.chunks} chunks (${formatBytes(st.bytes)}) taken over from their planned sites, egress ${st.cost >= 0 ? "+" : "-"}$${Math.abs(st.cost).toFixed(4)}`
+      : "stealing: none (the plan ran as made)",
+    `predicted ${formatSeconds(r.predictedMakespan)} (lower bound ${formatSeconds(r.lowerBound)}), actual ${formatSeconds(r.seconds)}, egress $${r.cost.toFixed(4)} (planned $${r.plannedCost.toFixed(4)})`,
     ...(output ? [`wrote ${output} (digest verified)`] : []),
   ].join("\n");
 }
