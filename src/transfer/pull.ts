@@ -6,6 +6,7 @@ import { uniqueChunks } from "../store/recipe.js";
 import { storeFrame, verifyAhead, type CheckedFrame } from "../store/receive.js";
 import type { Store } from "../store/store.js";
 import { ENTRY_BYTES, type ChunkId, type Recipe } from "../store/types.js";
+import { sharedVerifier } from "../store/verify-pool.js";
 import type { StoreWriter } from "../store/writer.js";
 import { Exit, NitroError } from "../util/errors.js";
 import { maySteal } from "./steal-policy.js";
@@ -155,6 +156,8 @@ export async function pullChunks(
   opts: PullOptions = {},
 ): Promise<PullReport> {
   const t0 = performance.now();
+  // The verifier's thread starts while the holders are asked, not when the first frame comes.
+  sharedVerifier?.warm();
   const prep = await preparePlan((ids) => dest.has(ids), recipe, all, opts);
   const { needIds, sizes, rawSizes, holders, sources, plan: p } = prep;
   if (p.unassigned > 0)
