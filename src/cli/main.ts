@@ -16,11 +16,13 @@ export const GROUPS: Array<[Registrar, string[]]> = [
   [() => import("./commands/init.js"), ["init"]],
   [() => import("./commands/add.js"), ["add"]],
   [() => import("./commands/images.js"), ["ls", "info", "stats", "export", "check"]],
+  [() => import("./commands/lifecycle.js"), ["rm", "gc"]],
   [() => import("./commands/site.js"), ["site"]],
   [() => import("./commands/serve.js"), ["serve"]],
   [() => import("./commands/push.js"), ["push"]],
   [() => import("./commands/matrix.js"), ["matrix", "probe"]],
   [() => import("./commands/pull.js"), ["plan", "pull"]],
+  [() => import("./commands/verify.js"), ["verify"]],
 ];
 
 /** Global options that take a value (the word after them is not the command). */

@@ -1,11 +1,17 @@
 import { randomFillSync } from "node:crypto";
+import { GcGuard } from "../store/gc-guard.js";
 import type { Store } from "../store/store.js";
 import { receiveFrames } from "../store/receive.js";
 import type { ChunkId, Frame, Recipe, RecipeSummary } from "../store/types.js";
-import type { ProbeResult, PutProgress, PutRecipeOptions, PutResult, WriteSite } from "./site.js";
+import type { VerifyListener, VerifyOptions, VerifyReport } from "../store/verify.js";
+import type { MaintainSite, ProbeResult, PutProgress, PutRecipeOptions, PutResult } from "./site.js";
 
 /** A site whose store is in this process: a local directory, or the far end of `nitro serve`. */
-export class LocalSite implements WriteSite {
+export class LocalSite implements MaintainSite {
+  readonly maintainable = true;
+  /** Held from the first frames received until close: gc waits, as the recipe comes after them. */
+  private gcGuard: GcGuard | undefined;
+
   constructor(
     readonly name: string,
     readonly store: Store,
@@ -21,6 +27,7 @@ export class LocalSite implements WriteSite {
   }
 
   async putFrames(frames: AsyncIterable<Frame>, onProgress?: (p: PutProgress) => void): Promise<PutResult> {
+    this.gcGuard ??= await GcGuard.shared(this.store.dir, this.lockWait);
     const writer = await this.store.writer(this.lockWait);
     try {
       return await receiveFrames(writer, frames, onProgress);
@@ -45,6 +52,11 @@ export class LocalSite implements WriteSite {
     return this.store.listRecipes();
   }
 
+  async verify(opts: VerifyOptions, onEvent: VerifyListener = () => {}): Promise<VerifyReport> {
+    const { verifyStore } = await import("../store/verify.js");
+    return verifyStore(this.store, opts, onEvent, this.lockWait);
+  }
+
   /** In-process there is no link to measure: this times producing incompressible bytes. */
   async probe(bytes: number): Promise<ProbeResult> {
     const buf = Buffer.allocUnsafe(1024 * 1024);
@@ -54,6 +66,8 @@ export class LocalSite implements WriteSite {
   }
 
   async close(): Promise<void> {
+    this.gcGuard?.release();
+    this.gcGuard = undefined;
     await this.store.close();
   }
 }

@@ -34,6 +34,7 @@ export const Msg = {
   PROBE: 0x0c,
   /** HAS whose reply carries each chunk's stored size (pull plans in wire bytes). */
   HAS_SIZES: 0x18,
+  VERIFY: 0x1a,
   // server -> client
   HAS_REPLY: 0x41,
   PUT_ACK: 0x42,
@@ -46,6 +47,9 @@ export const Msg = {
   PONG: 0x4a,
   PROBE_DATA: 0x4b,
   HAS_SIZES_REPLY: 0x58,
+  VERIFY_PROGRESS: 0x5a,
+  VERIFY_FINDING: 0x5b,
+  VERIFY_REPORT: 0x5c,
   ERROR: 0x7e,
   // both ways
   BYE: 0x7f,
@@ -101,6 +105,7 @@ export const MAX_BODY: Readonly<Record<number, number>> = {
   [Msg.PING]: Limits.PING_BYTES,
   [Msg.PROBE]: 8,
   [Msg.HAS_SIZES]: Limits.IDS * 32,
+  [Msg.VERIFY]: Limits.JSON_BYTES,
   [Msg.HAS_REPLY]: Limits.IDS / 8,
   [Msg.PUT_ACK]: 16,
   [Msg.PUT_DONE]: 24,
@@ -112,6 +117,9 @@ export const MAX_BODY: Readonly<Record<number, number>> = {
   [Msg.PONG]: Limits.PING_BYTES,
   [Msg.PROBE_DATA]: Limits.PROBE_DATA,
   [Msg.HAS_SIZES_REPLY]: Limits.IDS * 4,
+  [Msg.VERIFY_PROGRESS]: 16,
+  [Msg.VERIFY_FINDING]: Limits.JSON_BYTES,
+  [Msg.VERIFY_REPORT]: Limits.JSON_BYTES,
   [Msg.ERROR]: 1 + Limits.ERROR_BYTES,
   [Msg.BYE]: 0,
 };
@@ -130,6 +138,7 @@ const CLIENT_TYPES: readonly number[] = [
   Msg.PING,
   Msg.PROBE,
   Msg.HAS_SIZES,
+  Msg.VERIFY,
   Msg.BYE,
 ];
 const SERVER_TYPES: readonly number[] = [
@@ -145,6 +154,9 @@ const SERVER_TYPES: readonly number[] = [
   Msg.PONG,
   Msg.PROBE_DATA,
   Msg.HAS_SIZES_REPLY,
+  Msg.VERIFY_PROGRESS,
+  Msg.VERIFY_FINDING,
+  Msg.VERIFY_REPORT,
   Msg.ERROR,
   Msg.BYE,
 ];
