@@ -1,6 +1,6 @@
 import { blake3 } from "@napi-rs/blake-hash";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { WriteSite } from "../../src/site/site.js";
+import type { MaintainSite } from "../../src/site/site.js";
 import { FrameCodec } from "../../src/store/codec.js";
 import { recipeDigest } from "../../src/store/recipe.js";
 import { Codec, ENTRY_BYTES, type ChunkId, type Frame, type Recipe } from "../../src/store/types.js";
@@ -10,7 +10,7 @@ import { pseudoRandom, pseudoText } from "../helpers/data.js";
 
 /** One site under test, fresh and empty, and how to dispose of what `make` set up. */
 export interface ConformanceSubject {
-  site: WriteSite;
+  site: MaintainSite;
   /** Removes what `make` created; the suite has closed the site (or tried to) before. */
   cleanup: () => Promise<void>;
 }
@@ -132,7 +132,7 @@ export function describeSiteConformance(
 ): void {
   describe(`Site conformance: ${kind}`, () => {
     let subject: ConformanceSubject;
-    let site: WriteSite;
+    let site: MaintainSite;
     let closed = false;
 
     beforeEach(async () => {
@@ -157,6 +157,23 @@ export function describeSiteConformance(
       const mixed = [absentId("1"), ids[0]!, absentId("2"), ids[4]!, ids[2]!, absentId("3")];
       expect(await site.has(mixed)).toEqual([false, true, false, true, true, false]);
       expect(await site.has([])).toEqual([]);
+    });
+
+    it("storedSizes: 0 when absent, else the chunk's share of its stored frame, in order", async () => {
+      expect(await site.storedSizes([])).toEqual(new Uint32Array(0));
+      const built = [buildFrame("sz-a", 2, 40_000), buildFrame("sz-b", 2, 40_000, true)];
+      await put(built);
+      const ids = idsOf(built);
+      const sizes = await site.storedSizes([absentId("s1"), ...ids, absentId("s2")]);
+      expect(sizes.length).toBe(6);
+      expect([sizes[0], sizes[5]]).toEqual([0, 0]);
+      // Random chunks are stored raw: their length and their header entry.
+      expect([sizes[1], sizes[2]]).toEqual([40_000 + ENTRY_BYTES, 40_000 + ENTRY_BYTES]);
+      // Text chunks travel compressed: together they are their frame's payload (rounded up).
+      const text = sizes[3]! + sizes[4]!;
+      expect(sizes[3]).toBeLessThan(20_000);
+      expect(text - 2 * ENTRY_BYTES - built[1]!.frame.payload.length).toBeGreaterThanOrEqual(0);
+      expect(text - 2 * ENTRY_BYTES - built[1]!.frame.payload.length).toBeLessThanOrEqual(2);
     });
 
     it("has: a batch of more than 65,536 ids is answered whole and in order", async () => {
@@ -260,6 +277,71 @@ export function describeSiteConformance(
       expect(await site.getRecipe("three.raw")).toBeUndefined();
     });
 
+    it("status: complete, partial, recipe-only and unknown images, computed at the site", async () => {
+      const held = [buildFrame("st-a", 3, 10_000), buildFrame("st-b", 2, 30_000, true)];
+      const elsewhere = [buildFrame("st-c", 4, 5_000)];
+      await put(held);
+      await site.putRecipe(recipeOf("full.raw", held));
+      await site.putRecipe(recipeOf("part.raw", [held[1]!, ...elsewhere]));
+      await site.putRecipe(recipeOf("bare.raw", elsewhere));
+      expect(await site.status([])).toEqual([]);
+      const all = (await site.status()).sort((a, b) => a.name.localeCompare(b.name));
+      const row = (name: string, size: number, present: number) => ({
+        name,
+        recipe: true,
+        size,
+        dataBytes: size,
+        presentBytes: present,
+        complete: present === size,
+      });
+      expect(all).toEqual([
+        row("bare.raw", 20_000, 0),
+        row("full.raw", 90_000, 90_000),
+        row("part.raw", 80_000, 60_000),
+      ]);
+      expect(await site.status(["part.raw", "none.raw"])).toEqual([
+        row("part.raw", 80_000, 60_000),
+        { name: "none.raw", recipe: false, size: 0, dataBytes: 0, presentBytes: 0, complete: false },
+      ]);
+      expect(exitCodeOf(await within(site.status(["../bad"])))).toBe(Exit.USAGE);
+    });
+
+    it("space: the images count and the free bytes of the repository's filesystem", async () => {
+      expect(await site.space()).toMatchObject({ images: 0 });
+      const built = [buildFrame("sp", 2, 10_000)];
+      await put(built);
+      await site.putRecipe(recipeOf("sp.raw", built));
+      const s = await site.space();
+      expect(s.images).toBe(1);
+      expect(s.freeBytes).toBeGreaterThan(0);
+      expect(s.totalBytes).toBeGreaterThanOrEqual(s.freeBytes);
+    });
+
+    it("removeRecipes removes all or none; gc then drops the chunks only they used", async () => {
+      const shared = buildFrame("rm-shared", 2, 20_000);
+      const own = buildFrame("rm-own", 3, 20_000);
+      await put([shared, own]);
+      await site.putRecipe(recipeOf("keep.raw", [shared]));
+      await site.putRecipe(recipeOf("gone.raw", [shared, own]));
+      const refused = await within(site.removeRecipes(["gone.raw", "nope.raw"]));
+      expect(exitCodeOf(refused)).toBe(Exit.NOT_FOUND);
+      expect((await site.listRecipes()).map((r) => r.name).sort()).toEqual(["gone.raw", "keep.raw"]);
+
+      expect(await site.removeRecipes(["gone.raw"])).toEqual(["gone.raw"]);
+      expect((await site.listRecipes()).map((r) => r.name)).toEqual(["keep.raw"]);
+      expect(await site.has(idsOf([own]))).toEqual([true, true, true]);
+
+      const dry = await site.gc({ dryRun: true, maxUnused: 0 });
+      expect(dry).toMatchObject({ dryRun: true, chunksDeleted: 3 });
+      expect(await site.has(idsOf([own]))).toEqual([true, true, true]);
+      const report = await site.gc({ maxUnused: 0 });
+      expect(report).toMatchObject({ dryRun: false, chunksDeleted: 3 });
+      expect(report.bytesReclaimed).toBeGreaterThan(60_000);
+      expect(await site.has(idsOf([own]))).toEqual([false, false, false]);
+      expect((await site.status(["keep.raw"]))[0]).toMatchObject({ complete: true, presentBytes: 40_000 });
+      expectSameChunks(await receive(site.getFrames(idsOf([shared]))), expected([shared]));
+    });
+
     it("probe returns positive bytes and seconds", async () => {
       const p = await site.probe(4 * 1024 * 1024);
       expect(p.bytes).toBeGreaterThan(0);
@@ -297,6 +379,10 @@ export function describeSiteConformance(
         putRecipe: await within(site.putRecipe(recipeOf("late.raw", built))),
         getRecipe: await within(site.getRecipe("late.raw")),
         listRecipes: await within(site.listRecipes()),
+        status: await within(site.status()),
+        space: await within(site.space()),
+        removeRecipes: await within(site.removeRecipes(["late.raw"])),
+        gc: await within(site.gc()),
       };
       for (const [op, o] of Object.entries(outcomes))
         expect({ op, settled: o.settled }).toEqual({ op, settled: "rejected" });
