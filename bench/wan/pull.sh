@@ -146,14 +146,17 @@ run_pull() {
     cost=$(awk -v c="$cost" -v d="$d" -v p="$(topo "$j" 4)" 'BEGIN{printf "%.5f", c + d/1e9*p}')
   done
   ((rc == 0)) && cmp -s "$WAN_DIR/out.img" "$FULL" && same=yes
-  read -r pull pred lb < <(jq -r '[.seconds, .predictedMakespan, .lowerBound] | map(. // "n/a" | if type=="number" then (.*100|round/100) else . end) | @tsv' \
-    "$WAN_DIR/pull-$s-$obj.json" 2>/dev/null || echo "n/a n/a n/a")
+  read -r pull pred lb pcost ncost stolen < <(jq -r '[.seconds, .predictedMakespan, .lowerBound, .plannedCost, .cost, .stealing.bytes]
+    | map(. // "n/a") | .[0:3] |= map(if type=="number" then (.*100|round/100) else . end)
+    | .[3:5] |= map(if type=="number" then (.*100000|round/100000) else . end)
+    | .[5] |= (if type=="number" then (./1e4|round/100) else . end) | @tsv' \
+    "$WAN_DIR/pull-$s-$obj.json" 2>/dev/null || echo "n/a n/a n/a n/a n/a n/a")
   ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a+0>0 && b>0) printf "%.2f", a/b; else print "n/a"}'; }
   # shellcheck disable=SC2059
   printf "$HDR" "$s" "$obj" "$wall" "$pull" "$pred" "$lb" "$WIRE_LB" "$(ratio "$wall" "$WIRE_LB")" "$(ratio "$pull" "$WIRE_LB")" \
-    "$(mb "$tot")" "$cost" "${per# }, $same (exit $rc)"
-  [ -n "$TSV" ] && printf 'pull\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$s" "$obj" "$wall" "$pull" "$pred" "$lb" \
-    "$WIRE_LB" "$(mb "$tot")" "$cost" "${per# }" "$same" >>"$TSV"
+    "$(mb "$tot")" "$cost" "${per# }, $same (exit $rc); nitro: planned \$$pcost, cost \$$ncost, stolen $stolen MB"
+  [ -n "$TSV" ] && printf 'pull\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$s" "$obj" "$wall" "$pull" "$pred" "$lb" \
+    "$WIRE_LB" "$(mb "$tot")" "$cost" "${per# }" "$same" "$pcost" "$ncost" "$stolen" >>"$TSV"
 }
 for s in ${STRATS//,/ }; do run_pull "$s" time; done
 [[ ,$STRATS, == *,optimal,* ]] && run_pull optimal cost
@@ -173,4 +176,5 @@ fi
 rm -f "$WAN_DIR/out.img"
 echo "log: $LOG; JSON: $WAN_DIR/pull-*.json, $WAN_DIR/bound.json, $WAN_DIR/probe.json. pull s = nitro's"
 echo "own transfer time; wall s = the whole command (start to verified output file); cost \$ = wire"
-echo "bytes per source x its egress price; nitro LB = the planner's own bound (in its units)."
+echo "bytes per source x its egress price; nitro LB = the planner's own bound; planned/cost/stolen: nitro's"
+echo "own report (plannedCost, cost, stealing.bytes)."
