@@ -10,7 +10,7 @@ import { FileSink, StreamSink, restoreHere, type RestoreSink } from "./restore-s
 import { BufferPool } from "../util/buffer-pool.js";
 
 /** Bytes of image per job: large sequential writes, a few jobs in flight per worker. */
-const JOB_BYTES = 8 * 1024 * 1024;
+const JOB_BYTES = 4 * 1024 * 1024;
 
 export interface ExportOptions {
   force?: boolean;
@@ -100,7 +100,7 @@ async function restore(
 ): Promise<void> {
   const threads = restoreThreads();
   const workers = threads > 0 ? restoreWorkers(threads) : undefined;
-  const window = Math.max(2, threads * 2);
+  const window = threads + 2;
   const buffers = new BufferPool(JOB_BYTES, window + 1);
   const run = async (job: RestoreJob) => {
     let buf = buffers.memory(job.bytes);

@@ -32,7 +32,7 @@ const { openSync, readSync, writeSync, closeSync } = require("node:fs");
 const { DCtx } = require(workerData.zstd);
 const { blake3 } = require(workerData.blake3);
 const dctx = new DCtx();
-const CACHE = 6;
+const CACHE = 4;
 const fds = new Map();
 let cache = [];
 let readBuf = Buffer.alloc(0);
@@ -128,11 +128,14 @@ parentPort.on("message", (job) => {
 });
 `;
 
-/** NITRO_EXPORT_THREADS overrides the number of workers; 0 restores on the main thread. */
+/**
+ * Workers besides the main thread, which writes: one per other core, up to 3. NITRO_EXPORT_THREADS
+ * overrides it; 0 restores on the main thread alone.
+ */
 export function restoreThreads(): number {
   const env = process.env.NITRO_EXPORT_THREADS;
   if (env !== undefined && /^\d+$/.test(env)) return Math.min(Number(env), 8);
-  return Math.max(1, Math.min(availableParallelism(), 4));
+  return Math.max(1, Math.min(availableParallelism() - 1, 3));
 }
 
 /**
