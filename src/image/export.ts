@@ -68,7 +68,9 @@ export async function exportImage(
 /**
  * Writes an image (or a range of it) to a stream in order, every chunk checked before it goes
  * out, zero runs as zeros. A failure rejects after the bytes before it were written: the caller
- * must report it (a short stream alone would look like a short image).
+ * must report it (a short stream alone would look like a short image). The stream must be done
+ * with each chunk once the write's callback has run (a file, pipe or socket is): its memory is
+ * reused for the next bytes.
  */
 export async function exportToStream(
   store: Store,
@@ -127,6 +129,8 @@ async function restore(
       const { job, buf } = await pending.shift()!;
       await sink.take(job, buf);
       buffers.give(buf);
+      // Without workers nothing else lets the event loop run (SIGINT must remove the temporary).
+      if (!workers) await new Promise((resolve) => setImmediate(resolve));
       onProgress?.(sink.done, range.length);
     }
   } finally {
