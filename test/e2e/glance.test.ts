@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { nitro } from "../helpers/cli.js";
 import { pseudoRandom, tempDir } from "../helpers/data.js";
-import { MiB, SETUP_TIMEOUT, requireBuild } from "../helpers/e2e.js";
+import { MiB, SETUP_TIMEOUT, requireBuild, waitFor } from "../helpers/e2e.js";
 import { GlanceApi, createDatabase, installDriver } from "../helpers/glance.js";
 
 interface ListedImage {
@@ -96,6 +96,20 @@ describe("Glance with the nitro driver", () => {
     expect(await siteA.delete(id)).toBe(204);
     expect(listed("a").some((i) => i.name === id)).toBe(false);
     expect((await siteA.download(id)).status).toBe(404);
+  });
+
+  it("stores nothing for an upload cut off part-way, and accepts the same image again", async () => {
+    const disk = qcow2("cut", 3);
+    const { id } = await siteA.createImage("cut");
+    const cut = await siteA.uploadPart(id, disk, Math.floor(disk.length / 2));
+    const status = async () => (await siteA.image(id)).status;
+    await waitFor("the upload to start", async () => (await status()) === "saving");
+    cut();
+    await waitFor("Glance to give the image up", async () => (await status()) === "queued");
+    expect(listed("a").some((i) => i.name === id)).toBe(false);
+
+    expect(await siteA.upload(id, disk), siteA.log()).toBe(204);
+    expect((await siteA.download(id)).body.equals(disk)).toBe(true);
   });
 
   it("pushes an upload at site A to c; site B pulls it on first read and serves it byte-identical", async () => {

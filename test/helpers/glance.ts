@@ -1,5 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { request } from "node:http";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -181,6 +182,17 @@ export class GlanceApi {
     });
     await res.arrayBuffer();
     return res.status;
+  }
+
+  /** Starts a PUT of `data`, sends its first `sent` bytes and returns a function that cuts the connection. */
+  async uploadPart(id: string, data: Buffer, sent: number): Promise<() => void> {
+    const req = request(`${this.url}/v2/images/${id}/file`, {
+      method: "PUT",
+      headers: { "Content-Type": "application/octet-stream", "Content-Length": data.length },
+    });
+    req.on("error", () => {}); // the connection is cut on purpose
+    await new Promise<void>((resolve) => req.write(data.subarray(0, sent), () => resolve()));
+    return () => req.destroy();
   }
 
   async image(id: string): Promise<GlanceImage> {
