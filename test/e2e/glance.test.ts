@@ -1,4 +1,4 @@
-import { spawnSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -19,6 +19,8 @@ describe("Glance with the nitro driver", () => {
   const repo = (site: string) => join(tmp.dir, "repo", site);
   let siteA: GlanceApi;
   let siteB: GlanceApi;
+  // A second nitro backend of site A, on a 16 MiB tmpfs (mounting needs root, which CI has).
+  const small = join(tmp.dir, "small");
 
   function run(args: string[]): string {
     const r = nitro(args);
@@ -26,8 +28,10 @@ describe("Glance with the nitro driver", () => {
     return r.stdout;
   }
 
+  /** The images of a site's repository (a, b, c) or of a repository's path. */
   function listed(site: string): ListedImage[] {
-    return JSON.parse(run(["--repo", repo(site), "--json", "ls"])) as ListedImage[];
+    const dir = site.includes("/") ? site : repo(site);
+    return JSON.parse(run(["--repo", dir, "--json", "ls"])) as ListedImage[];
   }
 
   /** A real qcow2 (qemu-img convert) holding MiB of pseudo-random data and 6 MiB of zeros. */
@@ -49,6 +53,9 @@ describe("Glance with the nitro driver", () => {
   beforeAll(async () => {
     requireBuild();
     const python = installDriver(tmp.dir);
+    mkdirSync(small);
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=16m", "tmpfs", small]);
+    run(["--repo", join(small, "repo"), "init", "--site", "small", "--compress", "none"]);
     for (const site of ["a", "b", "c"]) run(["--repo", repo(site), "init", "--site", site]);
     for (const [site, others] of [
       ["a", ["b", "c"]],
@@ -64,13 +71,21 @@ describe("Glance with the nitro driver", () => {
       return dir;
     };
     [siteA, siteB] = await Promise.all([
-      GlanceApi.start({ python, dir: dirOf("a"), database, repo: repo("a"), pushTo: ["c"] }),
+      GlanceApi.start({
+        python,
+        dir: dirOf("a"),
+        database,
+        repo: repo("a"),
+        pushTo: ["c"],
+        moreBackends: { small: join(small, "repo") },
+      }),
       GlanceApi.start({ python, dir: dirOf("b"), database, repo: repo("b") }),
     ]);
   }, SETUP_TIMEOUT);
 
   afterAll(async () => {
     await Promise.all([siteA?.stop(), siteB?.stop()]);
+    spawnSync("umount", [small]);
     tmp.cleanup();
   });
 
@@ -110,6 +125,15 @@ describe("Glance with the nitro driver", () => {
 
     expect(await siteA.upload(id, disk), siteA.log()).toBe(204);
     expect((await siteA.download(id)).body.equals(disk)).toBe(true);
+  });
+
+  it("answers an upload to a full nitro store with 413 and stores nothing", async () => {
+    const disk = qcow2("big", 24);
+    const { id } = await siteA.createImage("big");
+    expect(await siteA.upload(id, disk, "small")).toBe(413);
+    expect(siteA.log()).toMatch(/Image storage media is full/);
+    expect((await siteA.image(id)).status).toBe("queued");
+    expect(listed(join(small, "repo")).some((i) => i.name === id)).toBe(false);
   });
 
   it("pushes an upload at site A to c; site B pulls it on first read and serves it byte-identical", async () => {

@@ -46,6 +46,8 @@ export interface GlanceOptions {
   database: string;
   repo: string;
   pushTo?: string[];
+  /** More nitro backends (name → repository), chosen per upload with the X-Image-Meta-Store header. */
+  moreBackends?: Record<string, string>;
 }
 
 function freePort(): Promise<number> {
@@ -60,11 +62,18 @@ function freePort(): Promise<number> {
 }
 
 function config(o: GlanceOptions, port: number): string {
+  const more = Object.entries(o.moreBackends ?? {});
+  const moreSections = more
+    .map(
+      ([name, repo]) =>
+        `[${name}]\nnitro_command = ${process.execPath} ${NITRO_BIN}\nnitro_repo = ${repo}\n\n`,
+    )
+    .join("");
   return `[DEFAULT]
 bind_host = 127.0.0.1
 bind_port = ${port}
 workers = 0
-enabled_backends = nitro:nitro
+enabled_backends = ${["nitro:nitro", ...more.map(([name]) => `${name}:nitro`)].join(", ")}
 log_file = ${join(o.dir, "glance-api.log")}
 
 [database]
@@ -78,7 +87,7 @@ nitro_command = ${process.execPath} ${NITRO_BIN}
 nitro_repo = ${o.repo}
 nitro_push_to = ${(o.pushTo ?? []).join(",")}
 
-[os_glance_staging_store]
+${moreSections}[os_glance_staging_store]
 filesystem_store_datadir = ${join(o.dir, "staging")}
 
 [os_glance_tasks_store]
@@ -173,11 +182,14 @@ export class GlanceApi {
     return (await res.json()) as GlanceImage;
   }
 
-  /** PUT /v2/images/ID/file; returns the HTTP status (204 on success). */
-  async upload(id: string, data: Buffer): Promise<number> {
+  /** PUT /v2/images/ID/file (to the default store, or `store`); returns the HTTP status (204 on success). */
+  async upload(id: string, data: Buffer, store?: string): Promise<number> {
     const res = await fetch(`${this.url}/v2/images/${id}/file`, {
       method: "PUT",
-      headers: { "Content-Type": "application/octet-stream" },
+      headers: {
+        "Content-Type": "application/octet-stream",
+        ...(store ? { "X-Image-Meta-Store": store } : {}),
+      },
       body: new Uint8Array(data),
     });
     await res.arrayBuffer();
