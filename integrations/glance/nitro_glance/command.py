@@ -66,7 +66,9 @@ class Nitro:
         """
         argv = self.argv("--quiet", "add", "-", "--name", image)
         with tempfile.TemporaryFile() as stderr:
-            proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=stderr)
+            proc = subprocess.Popen(
+                argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=stderr
+            )
             size = 0
             try:
                 for block in blocks:
@@ -106,7 +108,9 @@ class ExportStream:
         self.argv = argv
         self.block_size = block_size
         self.stderr = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self.stderr)
+        self.proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self.stderr
+        )
         self.first = self.proc.stdout.read(block_size)
         if not self.first:
             self._finish()

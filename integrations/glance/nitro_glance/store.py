@@ -28,7 +28,8 @@ _OPTIONS = [
     ),
     cfg.StrOpt(
         "nitro_repo",
-        help="The nitro repository of this site (nitro's --repo). Default: $NITRO_HOME, else ~/.nitro.",
+        help="The nitro repository of this site (nitro's --repo). "
+        "Default: $NITRO_HOME, else ~/.nitro.",
     ),
     cfg.ListOpt(
         "nitro_push_to",
@@ -74,7 +75,9 @@ class Store(driver.Store):
         return (SCHEME,)
 
     def _options(self):
-        return getattr(self.conf, self.backend_group) if self.backend_group else self.conf.glance_store
+        if self.backend_group:
+            return getattr(self.conf, self.backend_group)
+        return self.conf.glance_store
 
     @property
     def nitro(self):
@@ -85,14 +88,15 @@ class Store(driver.Store):
         try:
             self.nitro.run("--version")
         except (OSError, NitroFailed) as e:
-            raise exceptions.BadStoreConfiguration(store_name=SCHEME, reason="cannot run nitro: %s" % e)
+            reason = "cannot run nitro: %s" % e
+            raise exceptions.BadStoreConfiguration(store_name=SCHEME, reason=reason)
 
     @capabilities.check
     def get(self, location, offset=0, chunk_size=None, context=None):
         """Streams ``nitro export -o -`` from offset, chunk_size bytes (all by default).
 
-        An image known here by its recipe only is pulled from the other sites first; if no site holds
-        some of its chunks, this raises NotFound before any byte is returned.
+        An image known here by its recipe only is pulled from the other sites first; if no site
+        holds some of its chunks, this raises NotFound before any byte is returned.
         """
         image = location.store_location.image
         try:
@@ -153,7 +157,9 @@ class Store(driver.Store):
         try:
             self.nitro.run("--quiet", "push", image, "--to", ",".join(sites))
         except NitroFailed as e:
-            LOG.warning("nitro: image %s stored here but not pushed to %s: %s", image, ",".join(sites), e)
+            LOG.warning(
+                "nitro: image %s stored here but not pushed to %s: %s", image, ",".join(sites), e
+            )
 
     @capabilities.check
     def delete(self, location, context=None):
