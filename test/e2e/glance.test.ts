@@ -1,8 +1,10 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { FRAME_HEADER_BYTES, FRAME_MAGIC } from "../../src/store/pack.js";
+import { ENTRY_BYTES } from "../../src/store/types.js";
 import { nitro } from "../helpers/cli.js";
 import { pseudoRandom, tempDir } from "../helpers/data.js";
 import { MiB, SETUP_TIMEOUT, requireBuild, waitFor } from "../helpers/e2e.js";
@@ -42,6 +44,26 @@ describe("Glance with the nitro driver", () => {
     const r = spawnSync("qemu-img", ["convert", "-f", "raw", "-O", "qcow2", raw, out], { encoding: "utf8" });
     if (r.status !== 0) throw new Error(`qemu-img: ${r.stderr}`);
     return readFileSync(out);
+  }
+
+  /** Flips one payload byte of the last frame written to the repository (the newest image's tail). */
+  function flipByteInNewestFrame(dir: string): void {
+    const packs = readdirSync(join(dir, "packs"))
+      .filter((f) => f.endsWith(".pack"))
+      .map((f) => join(dir, "packs", f));
+    const newest = packs.sort((x, y) => statSync(x).mtimeMs - statSync(y).mtimeMs).at(-1)!;
+    const pack = readFileSync(newest);
+    let last = -1;
+    for (let at = 0; at + FRAME_HEADER_BYTES <= pack.length;) {
+      if (pack.readUInt32LE(at) !== FRAME_MAGIC) break;
+      const headerLength = FRAME_HEADER_BYTES + pack.readUInt16LE(at + 6) * ENTRY_BYTES;
+      const payloadLength = pack.readUInt32LE(at + 12);
+      last = at + headerLength + (payloadLength >>> 1);
+      at += headerLength + payloadLength;
+    }
+    expect(last).toBeGreaterThan(0);
+    pack[last]! ^= 0xff;
+    writeFileSync(newest, pack);
   }
 
   async function uploadThroughA(name: string, data: Buffer): Promise<string> {
@@ -146,6 +168,19 @@ describe("Glance with the nitro driver", () => {
     expect(got.status, siteB.log()).toBe(200);
     expect(got.body.equals(disk)).toBe(true);
     expect(listed("b").find((i) => i.name === id)?.complete).toBe(true);
+  });
+
+  it("cuts a download short of its length when a chunk turns out damaged mid-image", async () => {
+    // 40 MiB: nitro export has at most 20 MiB of jobs in flight, so the damaged tail is found
+    // only after Glance has answered 200 and sent the first bytes.
+    const disk = qcow2("damaged", 40);
+    const id = await uploadThroughA("damaged", disk);
+    flipByteInNewestFrame(repo("a"));
+
+    const res = await fetch(`${siteA.url}/v2/images/${id}/file`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-length")).toBe(String(disk.length));
+    await expect(res.arrayBuffer()).rejects.toThrow();
   });
 
   it("answers an image whose chunks no site holds with Glance's no-data status, never a short download", async () => {
