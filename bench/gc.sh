@@ -47,8 +47,11 @@ fi
 export RESTIC_PASSWORD=bench BORG_PASSPHRASE='' BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes
 
 # setup_TOOL REPO: the repository holding every image (untimed); reclaim_TOOL REPO: timed commands.
+# One command per image for every tool, as restic and borg make one snapshot or archive each (for
+# nitro, one pack per image: a single `add` of all of them would put everything in one pack).
 setup_nitro() {
-  nitro --repo "$1" init >>"$LOG" 2>&1 && nitro --repo "$1" add "${IMAGES[@]}" >>"$LOG" 2>&1
+  nitro --repo "$1" init >>"$LOG" 2>&1 || return 1
+  for f in "${IMAGES[@]}"; do nitro --repo "$1" add "$f" >>"$LOG" 2>&1 || return 1; done
 }
 reclaim_nitro() {
   run_timed "$LOG" node "$NITRO_JS" --repo "$1" rm "${GONE[@]}" &&
@@ -68,7 +71,7 @@ reclaim_restic() {
 }
 setup_borg() {
   borg init -e none "$1" >>"$LOG" 2>&1 || return 1
-  for f in "${IMAGES[@]}"; do borg create "$1::$(name_of "$f")" "$f" >>"$LOG" 2>&1 || return 1; done
+  for f in "${IMAGES[@]}"; do borg create -C zstd,3 "$1::$(name_of "$f")" "$f" >>"$LOG" 2>&1 || return 1; done
 }
 reclaim_borg() {
   local n

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { Exit, NitroError, corrupt, fromSystemError, usage } from "../util/errors.js";
 import type { FrameCodec } from "./codec.js";
 import { decodeLocation, type IndexDb } from "./index-db.js";
+import { GcGuard } from "./gc-guard.js";
 import { GcOutput, syncDir } from "./gc-output.js";
 import { liveChunkKeys, planGc, type GcPlan, type IndexedFrame, type PackUse } from "./gc-plan.js";
 import { packDir, packIds, packPath } from "./layout.js";
@@ -70,6 +71,13 @@ export async function gcStore(store: GcTarget, opts: GcOptions = {}): Promise<Gc
   if (!Number.isFinite(maxUnused) || maxUnused < 0 || maxUnused > 100)
     throw usage(`--max-unused takes a percentage from 0 to 100, got '${maxUnused}'`);
   const lock = await RepoLock.acquire(join(store.dir, "lock"), opts.lockWait ?? 10);
+  let guard: GcGuard;
+  try {
+    guard = await GcGuard.exclusive(store.dir, opts.lockWait ?? 10);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
   try {
     await pausePoint("gc:locked");
     let first: Before | undefined;
@@ -113,6 +121,7 @@ export async function gcStore(store: GcTarget, opts: GcOptions = {}): Promise<Gc
       throw new NitroError(Exit.NO_SPACE, "gc: no space left on device");
     throw fromSystemError(err, "gc");
   } finally {
+    guard.release();
     lock.release();
   }
 }

@@ -1,9 +1,12 @@
-import { readdirSync } from "node:fs";
+import { closeSync, openSync, readdirSync, readSync, writeSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
 import { checkStore } from "../../src/store/check.js";
 import { gcStore, packBytes } from "../../src/store/gc.js";
-import { packDir, packIds } from "../../src/store/layout.js";
+import { packDir, packIds, packPath } from "../../src/store/layout.js";
+import { FRAME_HEADER_BYTES } from "../../src/store/pack.js";
+import { ENTRY_BYTES } from "../../src/store/types.js";
 import { removeRecipes } from "../../src/store/remove.js";
+import { LocalSite } from "../../src/site/local.js";
 import { Store } from "../../src/store/store.js";
 import { tempDir } from "../helpers/data.js";
 import { CHUNK, makeChunks, rawStore, recipeOf, storeImages } from "./fixtures.js";
@@ -134,6 +137,56 @@ describe("rm and gc in the store", () => {
       writer.close();
     }
     await expect(gcStore(store, { lockWait: 0.2 })).resolves.toMatchObject({ bytesReclaimed: 0 });
+    await store.close();
+  });
+
+  it("waits for a push under way: its chunks come before its recipe", async () => {
+    const store = rawStore(t.dir, "pushed");
+    const chunks = makeChunks("pushed", 8);
+    const site = new LocalSite("pushed", store, 0.2);
+    async function* frames() {
+      yield {
+        codec: 0,
+        chunks: chunks.map((c) => ({ id: c.id, length: CHUNK })),
+        payload: Buffer.concat(chunks.map((c) => c.data)),
+      };
+    }
+    await site.putFrames(frames());
+    await expect(gcStore(store, { lockWait: 0.2 })).rejects.toMatchObject({
+      exitCode: 6,
+      message: expect.stringMatching(/a push to this repository is under way/),
+    });
+    await site.putRecipe(recipeOf(store, "pushed", chunks));
+    const other = Store.open(store.dir);
+    await site.close();
+    const r = await gcStore(other, { lockWait: 0.2 });
+    expect(r.chunksDeleted).toBe(0);
+    expect(other.missingChunks(other.getRecipe("pushed")!)).toBe(0);
+    await other.close();
+  });
+
+  it("stops at a damaged live chunk it would regroup, before deleting anything", async () => {
+    const store = rawStore(t.dir, "damaged");
+    const chunks = makeChunks("damaged", 32); // one 2 MiB frame
+    await storeImages(store, chunks, [
+      recipeOf(store, "half", chunks.slice(0, 16)),
+      recipeOf(store, "all", chunks),
+    ]);
+    removeRecipes(store, ["all"]);
+    const loc = store.index.location(chunks[3]!.id)!;
+    const fd = openSync(packPath(store.dir, loc.pack), "r+");
+    const at = loc.frameOffset + FRAME_HEADER_BYTES + 32 * ENTRY_BYTES + loc.innerOffset + 7;
+    const b = Buffer.alloc(1);
+    readSync(fd, b, 0, 1, at);
+    b[0]! ^= 0xff;
+    writeSync(fd, b, 0, 1, at);
+    closeSync(fd);
+    await expect(gcStore(store, {})).rejects.toMatchObject({
+      exitCode: 5,
+      message: expect.stringMatching(new RegExp(`chunk ${chunks[3]!.id.toString("hex")} .* is damaged`)),
+    });
+    expect(packIds(store.dir)).toEqual([1]);
+    expect(store.index.counters().chunks).toBe(32);
     await store.close();
   });
 
