@@ -10,7 +10,7 @@ import { siteTimeout } from "../../wire/liveness.js";
 import { formatBytes, formatRate, formatSeconds, parseDuration } from "../../util/units.js";
 import { CliContext, withStore } from "../context.js";
 import { multiBar } from "../progress.js";
-import { siteOpener, withSshOptions, type SshCliOptions } from "../site-options.js";
+import { siteOpener, sshOpenOptions, withSshOptions, type SshCliOptions } from "../site-options.js";
 
 const require = createRequire(import.meta.url);
 const { Option } = require("commander") as typeof import("commander");
@@ -175,14 +175,12 @@ export function register(program: Command): void {
     .action(async (image: string, o: PlanCliOptions & { output?: string; force?: boolean }, cmd: Command) => {
       const ctx = CliContext.of(cmd);
       const objective = objectiveOf(o);
+      if (o.site && (await withStore(ctx, (s) => s.config.site)) !== o.site)
+        return pullAtSite(ctx, image, o.site, o);
       if (o.output) (await import("../../image/image-file.js")).checkOutputTarget(o.output, o.force ?? false);
       const { Matrix, describeSources, exportImage, pullChunks, resolveRecipe } = await load();
       await withStore(ctx, async (store) => {
         const here = store.config.site;
-        if (o.site && o.site !== here)
-          throw usage(
-            `pull runs at the destination: this node is site '${here}', not '${o.site}'. Run it on ${o.site}'s node (for example: ssh ${o.site} nitro pull ${image}), or use 'nitro plan ${image} --site ${o.site}' to see the plan from here`,
-          );
         const opened = await openOtherSites(ctx, store, o);
         try {
           const recipe = await resolveRecipe(store, image, opened.sites);
@@ -209,6 +207,26 @@ export function register(program: Command): void {
         }
       });
     });
+}
+
+/**
+ * `pull --site X` for another site X: the pull runs at X (over SSH, with X's own sites and keys),
+ * its report comes back here; `-o` names a file at X.
+ */
+async function pullAtSite(
+  ctx: CliContext,
+  image: string,
+  site: string,
+  o: PlanCliOptions & { output?: string; force?: boolean },
+): Promise<void> {
+  const { remotePull, forwardedPullArgs } = await import("../../transfer/remote-pull.js");
+  const cfg = new SiteRegistry(ctx.repoDir).get(site);
+  ctx.info(`pulling ${image} at ${site}...`);
+  const report = await remotePull<PullReport & { output: string | null }>(cfg, image, {
+    ...sshOpenOptions(ctx, o),
+    pullArgs: forwardedPullArgs(o),
+  });
+  ctx.emit({ ...report, site }, () => `at ${site}: ${describePull(report, report.output ?? undefined)}`);
 }
 
 function describePull(r: PullReport, output?: string): string {
