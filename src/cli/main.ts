@@ -22,6 +22,7 @@ export const GROUPS: Array<[Registrar, string[]]> = [
   [() => import("./commands/matrix.js"), ["matrix", "probe"]],
   [() => import("./commands/pull.js"), ["plan", "pull"]],
   [() => import("./commands/replicate.js"), ["replicate", "pull-part"]],
+  [() => import("./commands/verify.js"), ["verify"]],
 ];
 
 /** Global options that take a value (the word after them is not the command). */

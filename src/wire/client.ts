@@ -19,6 +19,8 @@ import { Liveness, siteTimeout } from "./liveness.js";
 import { MessageReader, type Message } from "./reader.js";
 import { RecipeAssembler, decodeList, decodeRecipeHeader, recipeHeader, recipeParts } from "./recipes.js";
 import { quoteRemoteText, remoteError } from "./remote-error.js";
+import type { VerifyEvent, VerifyOptions, VerifyReport } from "../store/verify.js";
+import { decodeFinding, decodeVerifyProgress, decodeVerifyReport, encodeVerifyRequest } from "./verify.js";
 
 export interface ProtocolClientOptions {
   /** Words to add when the connection drops, e.g. the remote command's stderr. */
@@ -216,6 +218,21 @@ export class ProtocolClient {
       if (total > bytes) throw protocolError("PROBE sent more data than asked");
       onData(m.body);
     }).done;
+  }
+
+  /** VERIFY: the site verifies its store; progress and findings come as they are known. */
+  async verify(opts: VerifyOptions, onEvent: (e: VerifyEvent) => void): Promise<VerifyReport> {
+    let report: VerifyReport | undefined;
+    await this.open(Msg.VERIFY, encodeVerifyRequest(opts), (m) => {
+      if (m.type === Msg.END && report) return true;
+      if (report) throw unexpectedReply(m);
+      if (m.type === Msg.VERIFY_PROGRESS) onEvent({ type: "progress", ...decodeVerifyProgress(m.body) });
+      else if (m.type === Msg.VERIFY_FINDING) onEvent({ type: "finding", finding: decodeFinding(m.body) });
+      else if (m.type === Msg.VERIFY_REPORT) report = decodeVerifyReport(m.body);
+      else throw unexpectedReply(m);
+      return false;
+    }).done;
+    return report!;
   }
 
   async listRecipes(): Promise<RecipeSummary[]> {
