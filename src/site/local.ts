@@ -1,4 +1,5 @@
 import { randomFillSync } from "node:crypto";
+import { GcGuard } from "../store/gc-guard.js";
 import type { Store } from "../store/store.js";
 import { receiveFrames } from "../store/receive.js";
 import type { ChunkId, Frame, Recipe, RecipeSummary } from "../store/types.js";
@@ -8,6 +9,8 @@ import type { MaintainSite, ProbeResult, PutProgress, PutRecipeOptions, PutResul
 /** A site whose store is in this process: a local directory, or the far end of `nitro serve`. */
 export class LocalSite implements MaintainSite {
   readonly maintainable = true;
+  /** Held from the first frames received until close: gc waits, as the recipe comes after them. */
+  private gcGuard: GcGuard | undefined;
 
   constructor(
     readonly name: string,
@@ -20,6 +23,7 @@ export class LocalSite implements MaintainSite {
   }
 
   async putFrames(frames: AsyncIterable<Frame>, onProgress?: (p: PutProgress) => void): Promise<PutResult> {
+    this.gcGuard ??= await GcGuard.shared(this.store.dir, this.lockWait);
     const writer = await this.store.writer(this.lockWait);
     try {
       return await receiveFrames(writer, frames, onProgress);
@@ -58,6 +62,8 @@ export class LocalSite implements MaintainSite {
   }
 
   async close(): Promise<void> {
+    this.gcGuard?.release();
+    this.gcGuard = undefined;
     await this.store.close();
   }
 }

@@ -91,6 +91,12 @@ export class IndexDb {
     this.heads.putSync(recipe.name, JSON.stringify(summarize(recipe)));
   }
 
+  /** Deletes a recipe and its summary, inside a write transaction (see removeRecipes). */
+  deleteRecipe(name: string): void {
+    this.recipes.removeSync(name);
+    this.heads.removeSync(name);
+  }
+
   counters(): Counters {
     return this.meta.get("counters") ?? { chunks: 0, uniqueBytes: 0, storedBytes: 0 };
   }

@@ -1,5 +1,5 @@
 import { closeSync, fdatasync, fdatasyncSync, openSync, readSync, writeSync } from "node:fs";
-import { corrupt } from "../util/errors.js";
+import { Exit, NitroError, corrupt } from "../util/errors.js";
 import { ENTRY_BYTES, ID_BYTES, type Codec, type Frame, type FrameChunk } from "./types.js";
 
 /**
@@ -129,7 +129,20 @@ function writeAll(fd: number, buf: Buffer, position: number): void {
   while (done < buf.length) done += writeSync(fd, buf, done, buf.length - done, position + done);
 }
 
-/** Keeps pack files open for reading; frames are read with one pread each. */
+/**
+ * A pack that is not there (ENOENT): gc may have retired it after the reader looked up a chunk's
+ * location, so the reader looks the location up again (see Store) before calling it damage.
+ */
+export class PackGoneError extends NitroError {
+  constructor(readonly path: string) {
+    super(Exit.CORRUPT, `pack ${path} is missing or unreadable`);
+  }
+}
+
+/**
+ * Keeps pack files open for reading; frames are read with one pread each. A pack open here stays
+ * readable after gc unlinks it (Linux keeps the file until its last descriptor closes).
+ */
 export class PackReader {
   private readonly fds = new Map<number, number>();
 
@@ -140,7 +153,8 @@ export class PackReader {
     if (fd === undefined) {
       try {
         fd = openSync(this.pathOf(pack), "r");
-      } catch {
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === "ENOENT") throw new PackGoneError(this.pathOf(pack));
         throw corrupt(`pack ${this.pathOf(pack)} is missing or unreadable`);
       }
       this.fds.set(pack, fd);

@@ -17,7 +17,7 @@ import { checkIndexFiles } from "./lmdb-check.js";
 import { RepoLock } from "./lock.js";
 import { checkStore, type CheckReport } from "./check.js";
 import { nextPackId, packDir, packIds, packPath } from "./layout.js";
-import { PackReader, parseFrameHeader } from "./pack.js";
+import { PackGoneError, PackReader, parseFrameHeader } from "./pack.js";
 import { entryCount, entryId, validateImageName, validateRecipe } from "./recipe.js";
 import {
   Codec,
@@ -47,7 +47,9 @@ const REFRAME_TARGET = 2 * 1024 * 1024;
 /**
  * The store engine: chunks in frames in append-only packs, an LMDB index, recipes. The same class
  * serves the local repository and, behind `nitro serve`, a remote site. Readers never lock (LMDB
- * snapshots, packs never rewritten); writers go through one StoreWriter under the repo lock.
+ * snapshots; a pack is never changed, only deleted by gc once the index points elsewhere, and a
+ * reader that finds its pack gone looks the chunk up again); writers go through one StoreWriter
+ * under the repo lock, and gc takes the same lock.
  */
 export class Store {
   private readonly packs: PackReader;
@@ -104,9 +106,17 @@ export class Store {
 
   /** A chunk's bytes, checked against its id. */
   getChunk(id: ChunkId): Buffer {
-    const loc = this.index.location(id);
+    let loc = this.index.location(id);
     if (!loc) throw notFound(`chunk ${id.toString("hex")} is not in this store`);
-    const chunk = this.frameRaw(loc).subarray(loc.innerOffset, loc.innerOffset + loc.rawLength);
+    let raw: Buffer;
+    try {
+      raw = this.frameRaw(loc);
+    } catch (err) {
+      if (!(err instanceof PackGoneError)) throw err;
+      loc = this.freshLocation(id);
+      raw = this.frameRaw(loc);
+    }
+    const chunk = raw.subarray(loc.innerOffset, loc.innerOffset + loc.rawLength);
     if (!blake3(chunk).equals(id))
       throw corrupt(`chunk ${id.toString("hex")} in pack ${loc.pack} at ${loc.frameOffset} is corrupt`);
     return chunk;
@@ -145,17 +155,26 @@ export class Store {
     };
     for (const { loc, wanted } of ordered) {
       const { buf, release } = this.readPool.take(loc.frameLength);
-      const bytes = this.packs.read(loc.pack, loc.frameOffset, loc.frameLength, buf);
-      const h = parseFrameHeader(bytes, `pack ${loc.pack} at ${loc.frameOffset}`);
-      if (wanted.length === h.chunks.length) {
-        yield { codec: h.codec, chunks: h.chunks, payload: bytes.subarray(h.headerLength), release };
-        continue;
+      let bytes: Buffer | undefined;
+      try {
+        bytes = this.packs.read(loc.pack, loc.frameOffset, loc.frameLength, buf);
+      } catch (err) {
+        if (!(err instanceof PackGoneError)) throw err;
+      }
+      if (bytes) {
+        const h = parseFrameHeader(bytes, `pack ${loc.pack} at ${loc.frameOffset}`);
+        if (wanted.length === h.chunks.length) {
+          yield { codec: h.codec, chunks: h.chunks, payload: bytes.subarray(h.headerLength), release };
+          continue;
+        }
       }
       release();
-      const raw = this.frameRaw(loc);
+      // The pack gone (retired by gc): each chunk is read from where the index now puts it.
+      const raw = bytes ? this.frameRaw(loc) : undefined;
       for (const { id, loc: l } of wanted) {
+        const data = raw ? raw.subarray(l.innerOffset, l.innerOffset + l.rawLength) : this.getChunk(id);
         partial.chunks.push({ id, length: l.rawLength });
-        partial.parts.push(raw.subarray(l.innerOffset, l.innerOffset + l.rawLength));
+        partial.parts.push(data);
         partial.raw += l.rawLength;
         if (partial.raw >= REFRAME_TARGET) yield flushPartial();
       }
@@ -204,7 +223,7 @@ export class Store {
   stats(): StoreStats {
     const heads = this.listRecipes();
     let packBytes = 0;
-    for (const id of packIds(this.dir)) packBytes += statSync(packPath(this.dir, id)).size;
+    for (const id of packIds(this.dir)) packBytes += packSize(packPath(this.dir, id));
     return {
       ...this.index.counters(),
       images: heads.length,
@@ -216,6 +235,14 @@ export class Store {
   /** The consistency check (see check.ts). */
   check(readData: boolean): CheckReport {
     return checkStore(this, readData);
+  }
+
+  /** A chunk's location from a fresh read transaction: where gc has put it since. */
+  private freshLocation(id: ChunkId): ChunkLocation {
+    this.index.env.resetReadTxn();
+    const loc = this.index.location(id);
+    if (!loc) throw notFound(`chunk ${id.toString("hex")} is no longer in this store`);
+    return loc;
   }
 
   private frameRaw(loc: ChunkLocation): Buffer {
@@ -237,5 +264,15 @@ export class Store {
   async close(): Promise<void> {
     this.packs.close();
     await this.index.close();
+  }
+}
+
+/** A pack's size; 0 if gc deleted it since the directory was listed. */
+function packSize(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return 0;
+    throw err;
   }
 }
