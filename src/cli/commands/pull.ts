@@ -175,7 +175,7 @@ export function register(program: Command): void {
     .action(async (image: string, o: PlanCliOptions & { output?: string; force?: boolean }, cmd: Command) => {
       const ctx = CliContext.of(cmd);
       const objective = objectiveOf(o);
-      if (o.site && (await withStore(ctx, (s) => s.config.site)) !== o.site)
+      if (o.site && o.site !== (await import("../../store/config.js")).readConfig(ctx.repoDir).site)
         return pullAtSite(ctx, image, o.site, o);
       if (o.output) (await import("../../image/image-file.js")).checkOutputTarget(o.output, o.force ?? false);
       const { Matrix, describeSources, exportImage, pullChunks, resolveRecipe } = await load();
