@@ -32,6 +32,7 @@ while (($#)); do
     *) die "unknown option $1" ;;
   esac
 done
+mkdir -p "$WAN_DIR"
 LOG=$WAN_DIR/replicate.log
 TARGETS=(1 2 3 4 5 6)
 TO=$(printf 's%s,' "${TARGETS[@]}")
