@@ -88,13 +88,15 @@ export async function replicate(
       job.sites.map((s) => holdsImage(ctx, s, recipe).catch((e: unknown) => e)),
     );
     const lacking: SiteConfig[] = [];
+    let copies = 0;
     status.forEach((st, i) => {
       const site = job.sites[i]!;
-      if (st === true) sum.complete++;
+      if (st === true) copies++;
       else if (st === false) lacking.push(configOf(ctx, site));
       else fail(job.image, site, st);
     });
-    const wanted = job.minCopies === undefined ? lacking.length : Math.max(0, job.minCopies - sum.complete);
+    sum.complete += copies;
+    const wanted = job.minCopies === undefined ? lacking.length : Math.max(0, job.minCopies - copies);
     const targets = lacking.slice(0, wanted);
     if (targets.length === 0) continue;
     if (targets.length > 1) await scatter(ctx, job.image, targets, sum);

@@ -48,6 +48,18 @@ describe("nitro replicate between local sites", () => {
     ).toEqual(["a", "b"]);
     const again = run("--json", "replicate", "--policy", policy);
     expect(again).toMatchObject({ code: 0, stdout: "" });
+    // A new image gets its copies although the first one already has its own.
+    const img2 = join(t.dir, "img2.raw");
+    writeSparse(img2, 2 * MiB, [{ at: 0, data: pseudoRandom("replicate-cli-2", MiB) }]);
+    expect(run("add", img2).code).toBe(0);
+    const next = run("--json", "replicate", "--policy", policy);
+    expect(next.code, next.stderr).toBe(0);
+    expect(
+      events(next.stdout)
+        .filter((e) => e.event === "done")
+        .map((e) => `${e.image}@${e.site}`)
+        .sort(),
+    ).toEqual(["img2@a", "img2@b"]);
   });
 
   it("exits 11 when a target is unreachable and the others are done", () => {
