@@ -9,6 +9,7 @@ import type { PartReport } from "./replicate-part.js";
 import type { PullReport } from "./pull.js";
 import { resolveRecipe } from "./recipes.js";
 import type { SiteSet } from "./site-set.js";
+import { watchHeld } from "./replicate-watch.js";
 
 /** An image and the sites that must hold it (all of them, or `minCopies` of them). */
 export interface ReplicateJob {
@@ -27,6 +28,7 @@ export type ReplicateEvent =
       fetchedChunks: number;
       fetchedBytes: number;
     }
+  | { event: "progress"; image: string; site: string; phase: "gather"; heldChunks: number; chunks: number }
   | {
       event: "done";
       image: string;
@@ -100,6 +102,12 @@ export async function replicate(
     const targets = lacking.slice(0, wanted);
     if (targets.length === 0) continue;
     if (targets.length > 1) await scatter(ctx, job.image, targets, sum);
+    const stopWatch = watchHeld(
+      ctx.sites,
+      targets.map((t) => t.name),
+      uniqueChunks(recipe).ids,
+      (p) => ctx.onEvent({ event: "progress", image: job.image, phase: "gather", ...p }),
+    );
     await Promise.all(
       targets.map(async (cfg) => {
         ctx.onEvent({ event: "started", image: job.image, site: cfg.name, phase: "gather" });
@@ -120,7 +128,7 @@ export async function replicate(
           fail(job.image, cfg.name, err);
         }
       }),
-    );
+    ).finally(stopWatch);
   }
   return sum;
 }
