@@ -36,6 +36,8 @@ export type ReplicateEvent =
       fetchedChunks: number;
       fetchedBytes: number;
       seconds: number;
+      /** Bytes fetched from each source site: the relays show here. */
+      sources: Record<string, number>;
     }
   | { event: "failed"; image: string; site: string; error: string; exitCode: number };
 
@@ -123,6 +125,7 @@ export async function replicate(
             fetchedChunks: r.fetchedChunks,
             fetchedBytes: r.fetchedBytes,
             seconds: r.seconds,
+            sources: Object.fromEntries(r.sources.map((x) => [x.site, x.bytes])),
           });
         } catch (err) {
           fail(job.image, cfg.name, err);

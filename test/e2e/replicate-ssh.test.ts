@@ -129,6 +129,19 @@ describe("nitro replicate over SSH", () => {
       "two@c",
     ]);
     for (const s of TARGETS) for (const name of ["one", "two"]) expect(identical(s, name)).toBe(true);
+    // The relays: of image one's bytes, the origin sent each about once (its scatter parts, and
+    // the small share the targets' plans gave it), the targets the rest to each other.
+    const oneEvents = events(r.stdout).filter((e) => e.image === "one");
+    const scattered = oneEvents.flatMap((e) =>
+      e.event === "progress" && e.phase === "scatter" ? [e.fetchedBytes] : [],
+    );
+    const gathered = oneEvents.flatMap((e) => (e.event === "done" ? [e] : []));
+    const image =
+      (scattered.reduce((a, b) => a + b, 0) + gathered.reduce((a, e) => a + e.fetchedBytes, 0)) / 3;
+    const fromOrigin =
+      scattered.reduce((a, b) => a + b, 0) + gathered.reduce((a, e) => a + (e.sources.origin ?? 0), 0);
+    expect(scattered).toHaveLength(3);
+    expect(fromOrigin).toBeLessThan(1.5 * image);
 
     const before = await Promise.all(TARGETS.map((s) => holdings(repo(s))));
     const again = await cli.runAsync(replicateArgs("one", "two", "--to", "a,b,c"));
