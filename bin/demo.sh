@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The nitro demo, on local directories only (no configuration, no SSH):
 # two related VM images are added, pushed to three sites, and rebuilt at a fourth site by
-# fetching chunks from all three at once, following a plan over their (simulated) links.
+# fetching chunks from all three at once, following a plan over their (simulated) links; then
+# `where` shows which site holds what, and an image is retired at one site and its space reclaimed.
 # DEMO_DIR keeps the files; DEMO_SIZE_MB sets the image size (default 512).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,12 +52,20 @@ step "pull at rennes: every source at once, chunks checked, image rebuilt"
 nitro pull lamp -o "$DEMO/lamp.rennes.raw"
 cmp "$DEMO/images/lamp.raw" "$DEMO/lamp.rennes.raw" && echo "identical to the original: $(du -h "$DEMO/lamp.rennes.raw" | cut -f1) allocated (sparse)"
 
+step "where is each image now? every site is asked at once, one query each (pushes announced the recipes everywhere)"
+nitro where
+
 step "disk rot at rennes: 4 bytes of a pack overwritten; verify finds the chunks hit and the images they break"
 pack=$(ls "$DEMO/rennes/packs/"*.pack | head -1)
 printf '\xff\xff\xff\xff' | dd of="$pack" bs=1 seek=$(($(stat -c %s "$pack") / 2)) conv=notrunc status=none
 nitro verify --read-data | head -4 || true
 step "verify --repair: drop the damaged chunks, fetch good copies from the other sites (planned), verify again"
 nitro verify --read-data --repair | grep -v '^  chunk'
+
+step "retire base at lyon; gc there reclaims what only base used (lamp, announced there, keeps what it shares)"
+nitro rm base --site lyon
+nitro gc --site lyon
+nitro where base
 
 echo
 echo "demo files are in $DEMO"

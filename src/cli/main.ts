@@ -17,6 +17,7 @@ export const GROUPS: Array<[Registrar, string[]]> = [
   [() => import("./commands/add.js"), ["add"]],
   [() => import("./commands/images.js"), ["ls", "info", "stats", "export", "check"]],
   [() => import("./commands/lifecycle.js"), ["rm", "gc"]],
+  [() => import("./commands/where.js"), ["where"]],
   [() => import("./commands/site.js"), ["site"]],
   [() => import("./commands/serve.js"), ["serve"]],
   [() => import("./commands/push.js"), ["push"]],

@@ -34,7 +34,14 @@ export interface SiteKind<O extends object = object> {
   /** Each option field this kind takes, with the `nitro site add` flag that sets it. */
   readonly options: { readonly [K in keyof O]-?: string };
   open(cfg: SiteEntry & O, opts: OpenSiteOptions): Promise<ReadSite>;
+  /** Whether a nitro repository is at the site's URL: "unknown" (with why) when it cannot tell. */
+  findRepository(cfg: SiteEntry & O, opts: OpenSiteOptions): Promise<RepositoryCheck>;
+  /** Creates the repository at the site's URL, its site name the site's (as `nitro init --site`). */
+  initRepository(cfg: SiteEntry & O, opts: OpenSiteOptions): Promise<void>;
 }
+
+export type RepositoryCheck =
+  { found: true } | { found: false; why: string } | { found: "unknown"; why: string };
 
 export const SITE_KINDS: readonly SiteKind[] = [localKind, sshKind];
 

@@ -1,10 +1,20 @@
 import { randomFillSync } from "node:crypto";
 import { GcGuard } from "../store/gc-guard.js";
 import type { Store } from "../store/store.js";
+import { gcStore, type GcReport } from "../store/gc.js";
 import { receiveFrames } from "../store/receive.js";
+import { removeRecipes } from "../store/remove.js";
+import { imageStatus, spaceInfo, type ImageStatus, type SpaceInfo } from "../store/status.js";
 import type { ChunkId, Frame, Recipe, RecipeSummary } from "../store/types.js";
 import type { VerifyListener, VerifyOptions, VerifyReport } from "../store/verify.js";
-import type { MaintainSite, ProbeResult, PutProgress, PutRecipeOptions, PutResult } from "./site.js";
+import type {
+  MaintainSite,
+  ProbeResult,
+  PutProgress,
+  PutRecipeOptions,
+  PutResult,
+  SiteGcOptions,
+} from "./site.js";
 
 /** A site whose store is in this process: a local directory, or the far end of `nitro serve`. */
 export class LocalSite implements MaintainSite {
@@ -59,6 +69,25 @@ export class LocalSite implements MaintainSite {
     const t0 = performance.now();
     for (let done = 0; done < bytes; done += buf.length) randomFillSync(buf);
     return { bytes, seconds: (performance.now() - t0) / 1000, rtt: 0 };
+  }
+
+  async status(names?: string[]): Promise<ImageStatus[]> {
+    return imageStatus(this.store.index, names);
+  }
+
+  async space(): Promise<SpaceInfo> {
+    return spaceInfo(this.store.dir, this.store.index);
+  }
+
+  async removeRecipes(names: string[]): Promise<string[]> {
+    return removeRecipes(this.store, names);
+  }
+
+  /** This session's own pushes are over once it asks for gc: its guard would only block it. */
+  async gc(opts: SiteGcOptions = {}): Promise<GcReport> {
+    this.gcGuard?.release();
+    this.gcGuard = undefined;
+    return gcStore(this.store, { ...opts, lockWait: this.lockWait });
   }
 
   async close(): Promise<void> {

@@ -59,6 +59,10 @@ export class SiteRegistry {
     return s;
   }
 
+  has(name: string): boolean {
+    return this.list().some((s) => s.name === name);
+  }
+
   add(site: SiteConfig, force = false): void {
     validateSiteName(site.name);
     validateSiteConfig(site);

@@ -7,7 +7,18 @@ import { decodePutAck, decodePutDone, message } from "../wire/messages.js";
 import { Limits, Msg } from "../wire/protocol.js";
 import { Wakeup } from "../util/wakeup.js";
 import type { VerifyEvent, VerifyOptions, VerifyReport } from "../store/verify.js";
-import type { MaintainSite, ProbeResult, PutProgress, PutRecipeOptions, PutResult } from "./site.js";
+import { Exit, NitroError } from "../util/errors.js";
+import type {
+  GcReport,
+  ImageStatus,
+  MaintainSite,
+  ProbeResult,
+  PutProgress,
+  PutRecipeOptions,
+  PutResult,
+  SiteGcOptions,
+  SpaceInfo,
+} from "./site.js";
 
 export interface RemoteSiteOptions extends ProtocolClientOptions {
   /**
@@ -271,6 +282,32 @@ export class RemoteSite implements MaintainSite {
     const now = performance.now();
     if (total > firstBytes) return { bytes: total - firstBytes, seconds: (now - tFirst) / 1000, rtt };
     return { bytes: total, seconds: Math.max((now - tSent) / 1000 - rtt, 1e-6), rtt };
+  }
+
+  async status(names?: string[]): Promise<ImageStatus[]> {
+    await this.ready();
+    return this.client.status(names);
+  }
+
+  async space(): Promise<SpaceInfo> {
+    await this.ready();
+    return this.client.space();
+  }
+
+  async removeRecipes(names: string[]): Promise<string[]> {
+    await this.requireWritable("image removal");
+    return this.client.removeRecipes(names);
+  }
+
+  async gc(opts: SiteGcOptions = {}): Promise<GcReport> {
+    await this.requireWritable("gc");
+    return this.client.gc({ dryRun: opts.dryRun ?? false, maxUnused: opts.maxUnused });
+  }
+
+  /** A server that said read-only in its HELLO is not asked to write (the kind hands it out as a ReadSite). */
+  private async requireWritable(what: string): Promise<void> {
+    await this.ready();
+    if (this.readOnly) throw new NitroError(Exit.FAILURE, `site ${this.name} is read-only: ${what} refused`);
   }
 
   /** Says BYE, lets the server finish what is in flight, and ends the stream. */

@@ -1,8 +1,12 @@
 import { Exit, NitroError } from "../util/errors.js";
+import type { GcReport } from "../store/gc.js";
+import type { ImageStatus, SpaceInfo } from "../store/status.js";
 import type { ChunkId, Frame, PutProgress, PutResult, Recipe, RecipeSummary } from "../store/types.js";
 import type { VerifyListener, VerifyOptions, VerifyReport } from "../store/verify.js";
 
 export type { PutProgress, PutResult } from "../store/types.js";
+export type { GcReport } from "../store/gc.js";
+export type { ImageStatus, SpaceInfo } from "../store/status.js";
 
 export interface ProbeResult {
   /** Bytes received from the site and how long it took: download bandwidth site -> here. */
@@ -10,6 +14,14 @@ export interface ProbeResult {
   seconds: number;
   /** Round-trip time of a tiny request, in seconds. */
   rtt: number;
+}
+
+/** What `nitro gc` asks of a site. */
+export interface SiteGcOptions {
+  /** Only report what would be reclaimed. */
+  dryRun?: boolean;
+  /** Percent of a pack that may be unused before its live frames are copied out (0-100). */
+  maxUnused?: number;
 }
 
 export interface PutRecipeOptions {
@@ -38,6 +50,13 @@ export interface ReadSite {
   listRecipes(): Promise<RecipeSummary[]>;
   /** Downloads about `bytes` of incompressible data from the site and times it. */
   probe(bytes: number): Promise<ProbeResult>;
+  /**
+   * What the site holds of the named images (of every image it has a recipe of when `names` is
+   * undefined), computed at the site in one request. A read: a read-only site answers it too.
+   */
+  status(names?: string[]): Promise<ImageStatus[]>;
+  /** The site's images count and the free space of its repository's filesystem. */
+  space(): Promise<SpaceInfo>;
   close(): Promise<void>;
 }
 
@@ -55,7 +74,7 @@ export interface WriteSite extends ReadSite {
   putRecipe(recipe: Recipe, opts?: PutRecipeOptions): Promise<void>;
 }
 
-/** Lifecycle operations (rm, gc, verify --repair); defined with the lifecycle issue. */
+/** Lifecycle operations: verifying and repairing, removing images, reclaiming space. A read-only server refuses the writes among them. */
 export interface MaintainSite extends WriteSite {
   readonly maintainable: true;
   /**
@@ -63,6 +82,13 @@ export interface MaintainSite extends WriteSite {
    * deletes the damaged chunks' index entries so that they can be sent again (verify --repair).
    */
   verify(opts: VerifyOptions, onEvent?: VerifyListener): Promise<VerifyReport>;
+  /**
+   * Removes the images' recipes, all or none (an unknown name: NOT_FOUND, nothing removed);
+   * returns the names removed. Their chunks stay until gc.
+   */
+  removeRecipes(names: string[]): Promise<string[]>;
+  /** Reclaims the space of chunks no image uses (see src/store/gc.ts). */
+  gc(opts?: SiteGcOptions): Promise<GcReport>;
 }
 
 export function isWriteSite(site: ReadSite): site is WriteSite {
@@ -71,6 +97,12 @@ export function isWriteSite(site: ReadSite): site is WriteSite {
 
 export function isMaintainSite(site: ReadSite): site is MaintainSite {
   return (site as Partial<MaintainSite>).maintainable === true;
+}
+
+/** The site as a MaintainSite, or a clear refusal (exit 1) before anything is sent to it. */
+export function requireMaintainSite(site: ReadSite): MaintainSite {
+  if (!isMaintainSite(site)) throw new NitroError(Exit.FAILURE, `site ${site.name} is read-only`);
+  return site;
 }
 
 /** The site as a WriteSite, or a clear refusal (exit 1) before anything is sent to it. */

@@ -1,5 +1,5 @@
 import type { ChunkId, Frame } from "../store/types.js";
-import type { ProbeResult, PutProgress, PutResult, WriteSite } from "./site.js";
+import type { MaintainSite, ProbeResult, PutProgress, PutResult } from "./site.js";
 import { ForwardingSite } from "./wrapper.js";
 
 /**
@@ -10,7 +10,7 @@ export class ThrottledSite extends ForwardingSite {
   private nextFree = 0;
 
   constructor(
-    inner: WriteSite,
+    inner: MaintainSite,
     readonly bytesPerSecond: number,
   ) {
     super(inner);

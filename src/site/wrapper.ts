@@ -1,5 +1,17 @@
+import type { VerifyListener, VerifyOptions, VerifyReport } from "../store/verify.js";
 import type { ChunkId, Frame, Recipe, RecipeSummary } from "../store/types.js";
-import type { ProbeResult, PutProgress, PutRecipeOptions, PutResult, ReadSite, WriteSite } from "./site.js";
+import type {
+  GcReport,
+  ImageStatus,
+  MaintainSite,
+  ProbeResult,
+  PutProgress,
+  PutRecipeOptions,
+  PutResult,
+  ReadSite,
+  SiteGcOptions,
+  SpaceInfo,
+} from "./site.js";
 
 /**
  * Forwards every ReadSite call to an inner site. A wrapper (throttle, retry, timeout, cache)
@@ -33,21 +45,46 @@ export class ForwardingReadSite<S extends ReadSite = ReadSite> implements ReadSi
     return this.inner.probe(bytes);
   }
 
+  status(names?: string[]): Promise<ImageStatus[]> {
+    return this.inner.status(names);
+  }
+
+  space(): Promise<SpaceInfo> {
+    return this.inner.space();
+  }
+
   close(): Promise<void> {
     return this.inner.close();
   }
 }
 
-/** Forwards every WriteSite call to an inner site; the base of wrappers around writable sites. */
-export class ForwardingSite<S extends WriteSite = WriteSite>
+/**
+ * Forwards every call of a writable site (writes and the lifecycle operations) to an inner site;
+ * the base of wrappers around writable sites.
+ */
+export class ForwardingSite<S extends MaintainSite = MaintainSite>
   extends ForwardingReadSite<S>
-  implements WriteSite
+  implements MaintainSite
 {
+  readonly maintainable = true;
+
   putFrames(frames: AsyncIterable<Frame>, onProgress?: (p: PutProgress) => void): Promise<PutResult> {
     return this.inner.putFrames(frames, onProgress);
   }
 
   putRecipe(recipe: Recipe, opts?: PutRecipeOptions): Promise<void> {
     return this.inner.putRecipe(recipe, opts);
+  }
+
+  removeRecipes(names: string[]): Promise<string[]> {
+    return this.inner.removeRecipes(names);
+  }
+
+  gc(opts?: SiteGcOptions): Promise<GcReport> {
+    return this.inner.gc(opts);
+  }
+
+  verify(opts: VerifyOptions, onEvent?: VerifyListener): Promise<VerifyReport> {
+    return this.inner.verify(opts, onEvent);
   }
 }

@@ -1,5 +1,7 @@
 import type { Readable, Writable } from "node:stream";
 import { digestMatches, validateImageName } from "../store/recipe.js";
+import type { GcReport } from "../store/gc.js";
+import type { ImageStatus, SpaceInfo } from "../store/status.js";
 import type { ChunkId, Recipe, RecipeSummary } from "../store/types.js";
 import { NitroError, corrupt, remote } from "../util/errors.js";
 import { Outbox } from "./channel.js";
@@ -14,6 +16,16 @@ import {
   encodeU64,
   message,
 } from "./messages.js";
+import {
+  decodeGcReport,
+  decodeNames,
+  decodeSpace,
+  decodeStatusList,
+  encodeGcRequest,
+  encodeNames,
+  encodeStatusRequest,
+  type GcRequest,
+} from "./maintain.js";
 import { ACCEPTS, FLAG_READ_ONLY, Msg, PROTOCOL_VERSION, msgName } from "./protocol.js";
 import { Liveness, siteTimeout } from "./liveness.js";
 import { MessageReader, type Message } from "./reader.js";
@@ -290,6 +302,28 @@ export class ProtocolClient {
       throw corrupt(`${this.site}: sent an image under an invalid name '${sent}'`);
     }
     return header;
+  }
+
+  /** REMOVE_RECIPES: the names the site removed (all asked for, or an ERROR and none). */
+  async removeRecipes(names: string[]): Promise<string[]> {
+    return this.call(Msg.REMOVE_RECIPES, encodeNames(names), Msg.REMOVED, (m) => decodeNames(m.body));
+  }
+
+  async gc(request: GcRequest): Promise<GcReport> {
+    return this.call(Msg.GC, encodeGcRequest(request), Msg.GC_REPORT, (m) => decodeGcReport(m.body));
+  }
+
+  /** STATUS: the site's statuses of the named images (every image when `names` is undefined). */
+  async status(names?: string[]): Promise<ImageStatus[]> {
+    const list: ImageStatus[] = [];
+    await this.stream(Msg.STATUS, encodeStatusRequest(names), Msg.STATUS_LIST, (m) =>
+      list.push(...decodeStatusList(m.body)),
+    ).done;
+    return list;
+  }
+
+  async space(): Promise<SpaceInfo> {
+    return this.call(Msg.SPACE, undefined, Msg.SPACE_INFO, (m) => decodeSpace(m.body));
   }
 
   /** Says BYE, lets the server finish what is in flight, and ends the stream. */

@@ -33,6 +33,11 @@ export const Msg = {
   PING: 0x0b,
   PROBE: 0x0c,
   VERIFY: 0x1a,
+  // lifecycle requests (src/wire/maintain.ts)
+  REMOVE_RECIPES: 0x20,
+  GC: 0x21,
+  STATUS: 0x22,
+  SPACE: 0x23,
   // server -> client
   HAS_REPLY: 0x41,
   PUT_ACK: 0x42,
@@ -47,6 +52,11 @@ export const Msg = {
   VERIFY_PROGRESS: 0x5a,
   VERIFY_FINDING: 0x5b,
   VERIFY_REPORT: 0x5c,
+  // lifecycle replies
+  REMOVED: 0x60,
+  GC_REPORT: 0x61,
+  STATUS_LIST: 0x62,
+  SPACE_INFO: 0x63,
   ERROR: 0x7e,
   // both ways
   BYE: 0x7f,
@@ -102,6 +112,10 @@ export const MAX_BODY: Readonly<Record<number, number>> = {
   [Msg.PING]: Limits.PING_BYTES,
   [Msg.PROBE]: 8,
   [Msg.VERIFY]: Limits.JSON_BYTES,
+  [Msg.REMOVE_RECIPES]: Limits.LIST_BYTES,
+  [Msg.GC]: Limits.JSON_BYTES,
+  [Msg.STATUS]: Limits.LIST_BYTES,
+  [Msg.SPACE]: 0,
   [Msg.HAS_REPLY]: Limits.IDS / 8,
   [Msg.PUT_ACK]: 16,
   [Msg.PUT_DONE]: 24,
@@ -115,6 +129,10 @@ export const MAX_BODY: Readonly<Record<number, number>> = {
   [Msg.VERIFY_PROGRESS]: 16,
   [Msg.VERIFY_FINDING]: Limits.JSON_BYTES,
   [Msg.VERIFY_REPORT]: Limits.JSON_BYTES,
+  [Msg.REMOVED]: Limits.LIST_BYTES,
+  [Msg.GC_REPORT]: Limits.JSON_BYTES,
+  [Msg.STATUS_LIST]: Limits.LIST_BYTES,
+  [Msg.SPACE_INFO]: Limits.JSON_BYTES,
   [Msg.ERROR]: 1 + Limits.ERROR_BYTES,
   [Msg.BYE]: 0,
 };
@@ -133,6 +151,10 @@ const CLIENT_TYPES: readonly number[] = [
   Msg.PING,
   Msg.PROBE,
   Msg.VERIFY,
+  Msg.REMOVE_RECIPES,
+  Msg.GC,
+  Msg.STATUS,
+  Msg.SPACE,
   Msg.BYE,
 ];
 const SERVER_TYPES: readonly number[] = [
@@ -150,6 +172,10 @@ const SERVER_TYPES: readonly number[] = [
   Msg.VERIFY_PROGRESS,
   Msg.VERIFY_FINDING,
   Msg.VERIFY_REPORT,
+  Msg.REMOVED,
+  Msg.GC_REPORT,
+  Msg.STATUS_LIST,
+  Msg.SPACE_INFO,
   Msg.ERROR,
   Msg.BYE,
 ];

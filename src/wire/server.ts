@@ -3,6 +3,8 @@ import type { Readable, Writable } from "node:stream";
 import type { ReusedBufferReads } from "../util/pipes.js";
 import { validateImageName, verifyRecipe } from "../store/recipe.js";
 import { ENTRY_BYTES } from "../store/types.js";
+import type { GcReport } from "../store/gc.js";
+import type { ImageStatus, SpaceInfo } from "../store/status.js";
 import type { ChunkId, Frame, PutProgress, PutResult, Recipe, RecipeSummary } from "../store/types.js";
 import { BufferPool } from "../util/buffer-pool.js";
 import { Exit, NitroError } from "../util/errors.js";
@@ -22,6 +24,16 @@ import {
   encodePutDone,
   message,
 } from "./messages.js";
+import {
+  decodeGcRequest,
+  decodeNames,
+  decodeStatusRequest,
+  encodeGcReport,
+  encodeNames,
+  encodeSpace,
+  encodeStatusList,
+  type GcRequest,
+} from "./maintain.js";
 import { ACCEPTS, FLAG_READ_ONLY, Limits, Msg, PROTOCOL_VERSION, msgName } from "./protocol.js";
 import { ByteQueue } from "./queue.js";
 import { RecipeAssembler, decodeRecipeHeader, encodeList, recipeHeader, recipeParts } from "./recipes.js";
@@ -43,10 +55,14 @@ export interface ServedSite {
   putRecipe(recipe: Recipe, opts?: { force?: boolean }): Promise<void>;
   /** Verifies the store where it is (a site without it answers VERIFY with an ERROR). */
   verify?(opts: VerifyOptions, onEvent: VerifyListener): Promise<VerifyReport>;
+  status(names?: string[]): Promise<ImageStatus[]>;
+  space(): Promise<SpaceInfo>;
+  removeRecipes(names: string[]): Promise<string[]>;
+  gc(opts: GcRequest): Promise<GcReport>;
 }
 
 export interface ServeOptions {
-  /** Refuse PUT_FRAME and PUT_RECIPE (authorized_keys forced command for pull-only peers). */
+  /** Refuse PUT_FRAME, PUT_RECIPE, REMOVE_RECIPES and GC (authorized_keys forced command for pull-only peers). */
   readOnly: boolean;
 }
 
@@ -219,6 +235,32 @@ class Session {
         return this.probe(m.req, decodeU64(m.body, "PROBE"));
       case Msg.VERIFY:
         return this.verify(m.req, decodeVerifyRequest(m.body));
+      case Msg.STATUS: {
+        const names = decodeStatusRequest(m.body);
+        return this.spawn(m.req, async () => {
+          for (const body of encodeStatusList(await this.site.status(names)))
+            if (!this.send(Msg.STATUS_LIST, m.req, body)) await this.out.drain();
+          this.send(Msg.END, m.req);
+        });
+      }
+      case Msg.SPACE:
+        return this.spawn(m.req, async () => {
+          this.send(Msg.SPACE_INFO, m.req, encodeSpace(await this.site.space()));
+        });
+      case Msg.REMOVE_RECIPES: {
+        if (this.opts.readOnly) return this.refuseWrite(m.req, "image removal");
+        const names = decodeNames(m.body);
+        return this.spawn(m.req, async () => {
+          this.send(Msg.REMOVED, m.req, encodeNames(await this.site.removeRecipes(names)));
+        });
+      }
+      case Msg.GC: {
+        if (this.opts.readOnly) return this.refuseWrite(m.req, "gc");
+        const request = decodeGcRequest(m.body);
+        return this.spawn(m.req, async () => {
+          this.send(Msg.GC_REPORT, m.req, encodeGcReport(await this.site.gc(request)));
+        });
+      }
       default:
         throw protocolError(`unexpected message type ${msgName(m.type)}`);
     }

@@ -82,7 +82,7 @@ describe("damaged and unusual repositories get a message and an exit code, not a
     expect(add.stderr).toMatch(/read-only file system/);
     for (const args of [
       ["matrix", "set", "a", "b", "--bandwidth", "1Mbit"],
-      ["site", "add", "x", t.dir],
+      ["site", "add", "x", ro],
     ]) {
       const r = nitro(["--repo", ro, ...args]);
       expect({ args, code: r.code }).toEqual({ args, code: 1 });

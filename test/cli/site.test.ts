@@ -30,7 +30,8 @@ describe("nitro site add checks a site for its kind", () => {
     expect(identity.stderr).toMatch(/--identity is not an option of local sites/);
 
     expect(
-      nitro(["--repo", home, "site", "add", "lab", join(t.dir, "lab"), "--simulate-rate", "8Mbit"]).code,
+      nitro(["--repo", home, "site", "add", "lab", join(t.dir, "lab"), "--simulate-rate", "8Mbit", "--init"])
+        .code,
     ).toBe(0);
     expect(nitroJson(["--repo", home, "site", "ls"])).toEqual([
       { name: "lab", url: join(t.dir, "lab"), simulateRate: 1e6 },

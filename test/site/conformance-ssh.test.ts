@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { afterAll, beforeAll, expect } from "vitest";
 import { openWriteSite } from "../../src/site/open.js";
+import { requireMaintainSite } from "../../src/site/site.js";
 import { tempDir } from "../helpers/data.js";
 import { requireBuild } from "../helpers/e2e.js";
 import { newStore } from "../helpers/sites.js";
@@ -26,9 +27,11 @@ describeSiteConformance(
   async () => {
     const repo = join(t.dir, `paris-${++repos}`);
     await newStore(t.dir, `paris-${repos}`).close();
-    const site = await openWriteSite(
-      { name: "paris", url: sshd.url(repo), remoteCommand: REMOTE_NITRO, identity: sshd.clientKeyPath },
-      { knownHostsPath: sshd.knownHostsPath, sshConfigPath: "/dev/null" },
+    const site = requireMaintainSite(
+      await openWriteSite(
+        { name: "paris", url: sshd.url(repo), remoteCommand: REMOTE_NITRO, identity: sshd.clientKeyPath },
+        { knownHostsPath: sshd.knownHostsPath, sshConfigPath: "/dev/null" },
+      ),
     );
     return { site, cleanup: async () => undefined };
   },

@@ -1,6 +1,6 @@
 import { blake3 } from "@napi-rs/blake-hash";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { WriteSite } from "../../src/site/site.js";
+import type { MaintainSite } from "../../src/site/site.js";
 import { FrameCodec } from "../../src/store/codec.js";
 import { recipeDigest } from "../../src/store/recipe.js";
 import { Codec, ENTRY_BYTES, type ChunkId, type Frame, type Recipe } from "../../src/store/types.js";
@@ -10,7 +10,7 @@ import { pseudoRandom, pseudoText } from "../helpers/data.js";
 
 /** One site under test, fresh and empty, and how to dispose of what `make` set up. */
 export interface ConformanceSubject {
-  site: WriteSite;
+  site: MaintainSite;
   /** Removes what `make` created; the suite has closed the site (or tried to) before. */
   cleanup: () => Promise<void>;
 }
@@ -132,7 +132,7 @@ export function describeSiteConformance(
 ): void {
   describe(`Site conformance: ${kind}`, () => {
     let subject: ConformanceSubject;
-    let site: WriteSite;
+    let site: MaintainSite;
     let closed = false;
 
     beforeEach(async () => {
@@ -260,6 +260,71 @@ export function describeSiteConformance(
       expect(await site.getRecipe("three.raw")).toBeUndefined();
     });
 
+    it("status: complete, partial, recipe-only and unknown images, computed at the site", async () => {
+      const held = [buildFrame("st-a", 3, 10_000), buildFrame("st-b", 2, 30_000, true)];
+      const elsewhere = [buildFrame("st-c", 4, 5_000)];
+      await put(held);
+      await site.putRecipe(recipeOf("full.raw", held));
+      await site.putRecipe(recipeOf("part.raw", [held[1]!, ...elsewhere]));
+      await site.putRecipe(recipeOf("bare.raw", elsewhere));
+      expect(await site.status([])).toEqual([]);
+      const all = (await site.status()).sort((a, b) => a.name.localeCompare(b.name));
+      const row = (name: string, size: number, present: number) => ({
+        name,
+        recipe: true,
+        size,
+        dataBytes: size,
+        presentBytes: present,
+        complete: present === size,
+      });
+      expect(all).toEqual([
+        row("bare.raw", 20_000, 0),
+        row("full.raw", 90_000, 90_000),
+        row("part.raw", 80_000, 60_000),
+      ]);
+      expect(await site.status(["part.raw", "none.raw"])).toEqual([
+        row("part.raw", 80_000, 60_000),
+        { name: "none.raw", recipe: false, size: 0, dataBytes: 0, presentBytes: 0, complete: false },
+      ]);
+      expect(exitCodeOf(await within(site.status(["../bad"])))).toBe(Exit.USAGE);
+    });
+
+    it("space: the images count and the free bytes of the repository's filesystem", async () => {
+      expect(await site.space()).toMatchObject({ images: 0 });
+      const built = [buildFrame("sp", 2, 10_000)];
+      await put(built);
+      await site.putRecipe(recipeOf("sp.raw", built));
+      const s = await site.space();
+      expect(s.images).toBe(1);
+      expect(s.freeBytes).toBeGreaterThan(0);
+      expect(s.totalBytes).toBeGreaterThanOrEqual(s.freeBytes);
+    });
+
+    it("removeRecipes removes all or none; gc then drops the chunks only they used", async () => {
+      const shared = buildFrame("rm-shared", 2, 20_000);
+      const own = buildFrame("rm-own", 3, 20_000);
+      await put([shared, own]);
+      await site.putRecipe(recipeOf("keep.raw", [shared]));
+      await site.putRecipe(recipeOf("gone.raw", [shared, own]));
+      const refused = await within(site.removeRecipes(["gone.raw", "nope.raw"]));
+      expect(exitCodeOf(refused)).toBe(Exit.NOT_FOUND);
+      expect((await site.listRecipes()).map((r) => r.name).sort()).toEqual(["gone.raw", "keep.raw"]);
+
+      expect(await site.removeRecipes(["gone.raw"])).toEqual(["gone.raw"]);
+      expect((await site.listRecipes()).map((r) => r.name)).toEqual(["keep.raw"]);
+      expect(await site.has(idsOf([own]))).toEqual([true, true, true]);
+
+      const dry = await site.gc({ dryRun: true, maxUnused: 0 });
+      expect(dry).toMatchObject({ dryRun: true, chunksDeleted: 3 });
+      expect(await site.has(idsOf([own]))).toEqual([true, true, true]);
+      const report = await site.gc({ maxUnused: 0 });
+      expect(report).toMatchObject({ dryRun: false, chunksDeleted: 3 });
+      expect(report.bytesReclaimed).toBeGreaterThan(60_000);
+      expect(await site.has(idsOf([own]))).toEqual([false, false, false]);
+      expect((await site.status(["keep.raw"]))[0]).toMatchObject({ complete: true, presentBytes: 40_000 });
+      expectSameChunks(await receive(site.getFrames(idsOf([shared]))), expected([shared]));
+    });
+
     it("probe returns positive bytes and seconds", async () => {
       const p = await site.probe(4 * 1024 * 1024);
       expect(p.bytes).toBeGreaterThan(0);
@@ -297,6 +362,10 @@ export function describeSiteConformance(
         putRecipe: await within(site.putRecipe(recipeOf("late.raw", built))),
         getRecipe: await within(site.getRecipe("late.raw")),
         listRecipes: await within(site.listRecipes()),
+        status: await within(site.status()),
+        space: await within(site.space()),
+        removeRecipes: await within(site.removeRecipes(["late.raw"])),
+        gc: await within(site.gc()),
       };
       for (const [op, o] of Object.entries(outcomes))
         expect({ op, settled: o.settled }).toEqual({ op, settled: "rejected" });

@@ -1,17 +1,29 @@
 import type { Command } from "commander";
-import { SITE_KINDS } from "../../site/kinds.js";
-import { SiteRegistry, type SiteConfig } from "../../site/registry.js";
-import { Exit, usage } from "../../util/errors.js";
-import { formatRate, parseBandwidth } from "../../util/units.js";
+import { SITE_KINDS, validateSiteConfig, type OpenSiteOptions } from "../../site/kinds.js";
+import { SiteRegistry, validateSiteName, type SiteConfig } from "../../site/registry.js";
+import { Exit, exists, notFound, usage } from "../../util/errors.js";
+import { formatBytes, formatRate, parseBandwidth } from "../../util/units.js";
 import { CliContext, withStore } from "../context.js";
-import { siteList, sshOpenOptions, withSshOptions, type SshCliOptions } from "../site-options.js";
+import { siteList, siteOpener, sshOpenOptions, withSshOptions, type SshCliOptions } from "../site-options.js";
 
 interface SiteAddOptions {
+  init?: boolean;
+  acceptNew?: boolean;
+  knownHosts?: string;
+  sshConfig?: string;
   egressCost?: string;
   simulateRate?: string;
   remoteCommand?: string;
   identity?: string;
   force?: boolean;
+}
+
+interface SiteLsOptions {
+  status?: boolean;
+  acceptNew?: boolean;
+  identity?: string[];
+  knownHosts?: string;
+  sshConfig?: string;
 }
 
 export function register(program: Command): void {
@@ -25,9 +37,14 @@ export function register(program: Command): void {
     .option("--remote-command <cmd>", "SSH sites: how to run nitro there (default: nitro)")
     .option("--identity <file>", "SSH sites: identity file")
     .option("--force", "replace a site of the same name")
+    .option("--init", "create the repository at the site (over SSH for an ssh:// site)")
+    .option("--accept-new", "SSH: record an unknown host key (changed keys are still refused)")
+    .option("--known-hosts <file>", "SSH: known_hosts file (default ~/.ssh/known_hosts)")
+    .option("--ssh-config <file>", "SSH: ssh_config file (default ~/.ssh/config)")
     .addHelpText(
       "after",
-      "\nExamples:\n  nitro site add lyon ssh://nitro@lyon.example.org/srv/nitro --egress-cost 0.02\n  nitro site add lab /srv/nitro-lab --simulate-rate 200Mbit\n",
+      "\nThe URL must hold a nitro repository, unless --init creates one there. An SSH site that\n" +
+        "cannot be reached is added with a warning.\n\nExamples:\n  nitro site add lyon ssh://nitro@lyon.example.org/srv/nitro --egress-cost 0.02 --init\n  nitro site add lab /srv/nitro-lab --simulate-rate 200Mbit\n",
     )
     .action(async (name: string, url: string, o: SiteAddOptions, cmd: Command) => {
       const ctx = CliContext.of(cmd);
@@ -42,24 +59,64 @@ export function register(program: Command): void {
       if (o.simulateRate) cfg.simulateRate = parseBandwidth(o.simulateRate);
       if (o.remoteCommand) cfg.remoteCommand = o.remoteCommand;
       if (o.identity) cfg.identity = o.identity;
-      new SiteRegistry(ctx.repoDir).add(cfg, o.force); // checks the URL and options for its kind
-      ctx.emit(cfg, () => `added site ${name} (${url})`);
+      const registry = new SiteRegistry(ctx.repoDir);
+      validateSiteName(name);
+      const kind = validateSiteConfig(cfg); // the URL and options for its kind
+      if (registry.has(name) && !o.force)
+        throw exists(`site '${name}' already exists (use --force to replace it)`);
+      const reach: OpenSiteOptions = {
+        acceptNew: o.acceptNew,
+        knownHostsPath: o.knownHosts,
+        sshConfigPath: o.sshConfig,
+        lockWait: ctx.lockWait,
+      };
+      if (o.init) await kind.initRepository(cfg, reach);
+      else {
+        const check = await kind.findRepository(cfg, reach);
+        if (check.found === false)
+          throw notFound(`site ${name}: ${check.why}; 'nitro site add ${name} ${url} --init' creates it`);
+        if (check.found === "unknown")
+          ctx.info(`warning: could not check ${url} (${check.why}); added anyway`);
+      }
+      registry.add(cfg, o.force);
+      ctx.emit(cfg, () => `added site ${name} (${url})${o.init ? ", repository created there" : ""}`);
     });
 
   site
     .command("ls")
     .description("list sites")
-    .addHelpText("after", "\nExample:\n  nitro site ls --json\n")
-    .action((_o: unknown, cmd: Command) => {
+    .option("--status", "also ask each site (all at once) for its images count and free space")
+    .option("--accept-new", "SSH: record an unknown host key (changed keys are still refused)")
+    .option("-i, --identity <file>", "SSH identity file (repeatable)", (v: string, prev: string[] = []) => [
+      ...prev,
+      v,
+    ])
+    .option("--known-hosts <file>", "SSH: known_hosts file (default ~/.ssh/known_hosts)")
+    .option("--ssh-config <file>", "SSH: ssh_config file (default ~/.ssh/config)")
+    .addHelpText("after", "\nExample:\n  nitro site ls --status --json\n")
+    .action(async (o: SiteLsOptions, cmd: Command) => {
       const ctx = CliContext.of(cmd);
       const sites = new SiteRegistry(ctx.repoDir).list();
-      ctx.emit(sites, () =>
-        sites.length === 0
+      const describe = (s: SiteConfig) =>
+        `${s.name.padEnd(16)} ${s.url}${s.egressCost !== undefined ? `  $${s.egressCost}/GB` : ""}${s.simulateRate ? `  simulated ${formatRate(s.simulateRate)}` : ""}`;
+      if (!o.status) {
+        ctx.emit(sites, () =>
+          sites.length === 0
+            ? "no sites (add one with 'nitro site add NAME URL')"
+            : sites.map(describe).join("\n"),
+        );
+        return;
+      }
+      const { siteSpaces } = await import("../../site/space.js");
+      const spaces = await siteSpaces(sites, siteOpener(ctx, o));
+      const rows = sites.map((s, i) => ({ ...s, status: spaces[i]! }));
+      ctx.emit(rows, () =>
+        rows.length === 0
           ? "no sites (add one with 'nitro site add NAME URL')"
-          : sites
+          : rows
               .map(
-                (s) =>
-                  `${s.name.padEnd(16)} ${s.url}${s.egressCost !== undefined ? `  $${s.egressCost}/GB` : ""}${s.simulateRate ? `  simulated ${formatRate(s.simulateRate)}` : ""}`,
+                (r) =>
+                  `${describe(r)}  ${"error" in r.status ? `unreachable: ${r.status.error}` : `${r.status.images} images, ${formatBytes(r.status.freeBytes)} free`}`,
               )
               .join("\n"),
       );

@@ -1,4 +1,5 @@
-import { isAbsolute } from "node:path";
+import { existsSync } from "node:fs";
+import { isAbsolute, join } from "node:path";
 import { usage } from "../../util/errors.js";
 import type { SiteKind } from "../kinds.js";
 import type { LocalSiteOptions } from "../registry.js";
@@ -28,5 +29,30 @@ export const localKind: SiteKind<LocalSiteOptions> = {
     ]);
     const site = new LocalSite(cfg.name, Store.open(pathOf(cfg.url)), opts.lockWait);
     return cfg.simulateRate ? new ThrottledSite(site, cfg.simulateRate) : site;
+  },
+  async findRepository(cfg) {
+    const dir = pathOf(cfg.url);
+    return existsSync(join(dir, "nitro.json"))
+      ? { found: true }
+      : { found: false, why: `no nitro repository at ${dir}` };
+  },
+  async initRepository(cfg) {
+    const [{ Store }, { chunkerParams }, { fromSystemError }] = await Promise.all([
+      import("../../store/store.js"),
+      import("../../chunk/chunker.js"),
+      import("../../util/errors.js"),
+    ]);
+    const dir = pathOf(cfg.url);
+    try {
+      // The defaults of `nitro init`.
+      const store = Store.init(dir, {
+        site: cfg.name,
+        chunker: chunkerParams("fastcdc", 64 * 1024),
+        compression: { codec: "zstd", level: 1 },
+      });
+      await store.close();
+    } catch (err) {
+      throw fromSystemError(err, `repository ${dir}`);
+    }
   },
 };

@@ -1,7 +1,9 @@
-import type { SiteKind } from "../kinds.js";
-import type { SshSiteOptions } from "../registry.js";
+import { Exit, NitroError, remote } from "../../util/errors.js";
 import { siteTimeout } from "../../wire/liveness.js";
+import type { OpenSiteOptions, SiteKind } from "../kinds.js";
+import type { SiteEntry, SshSiteOptions } from "../registry.js";
 import { parseSshUrl } from "../ssh/url.js";
+import { quoteRemoteText } from "../../wire/remote-error.js";
 
 /** `nitro serve --stdio` on a far host, over SSH. A server that said read-only opens as a ReadSite. */
 export const sshKind: SiteKind<SshSiteOptions> = {
@@ -47,7 +49,47 @@ export const sshKind: SiteKind<SshSiteOptions> = {
     }
     return site.readOnly ? new ForwardingReadSite(site) : site;
   },
+  async findRepository(cfg, opts) {
+    let run;
+    try {
+      run = await runNitro(cfg, opts, "--quiet stats");
+    } catch (err) {
+      if (err instanceof NitroError) return { found: "unknown", why: err.message };
+      throw err;
+    }
+    if (run.code === 0) return { found: true };
+    const why = lastLine(run.stderr) || `the remote command exited ${run.code}`;
+    return run.code === Exit.NOT_FOUND ? { found: false, why } : { found: "unknown", why };
+  },
+  async initRepository(cfg, opts) {
+    const run = await runNitro(cfg, opts, `--quiet init --site ${shellQuote(cfg.name)}`);
+    if (run.code === 0) return;
+    const why = lastLine(run.stderr) || `exited ${run.code ?? "without a status"}`;
+    const code = run.code === Exit.EXISTS ? Exit.EXISTS : Exit.REMOTE;
+    throw code === Exit.EXISTS
+      ? new NitroError(code, `${cfg.name}: ${why}`)
+      : remote(`${cfg.name}: 'nitro init' at ${cfg.url} failed: ${why}`);
+  },
 };
+
+/** Runs `nitro --repo PATH ARGS` at the site's host over SSH (the site's key, command, port). */
+async function runNitro(cfg: SiteEntry & SshSiteOptions, opts: OpenSiteOptions, args: string) {
+  const { runOverSsh } = await import("../ssh/run.js");
+  const url = parseSshUrl(cfg.url);
+  return runOverSsh({
+    host: url.host,
+    user: url.user,
+    port: url.port,
+    command: `${cfg.remoteCommand ?? "nitro"} --repo ${shellQuote(url.path)} ${args}`,
+    identityFiles: [...(cfg.identity ? [cfg.identity] : []), ...(opts.identityFiles ?? [])],
+    configPath: opts.sshConfigPath,
+    knownHostsPath: opts.knownHostsPath,
+    acceptNew: opts.acceptNew,
+  });
+}
+
+/** The far side's last line of stderr, as data: control characters escaped. */
+const lastLine = (text: string) => quoteRemoteText(text.trim().split("\n").pop() ?? "");
 
 export function shellQuote(s: string): string {
   return /^[A-Za-z0-9_./:@%+=-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
