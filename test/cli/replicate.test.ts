@@ -25,6 +25,9 @@ describe("nitro replicate between local sites", () => {
     expect(run("replicate", "img").code).toBe(Exit.USAGE);
     expect(run("replicate", "img", "--to", "a", "--policy", "p.json").code).toBe(Exit.USAGE);
     expect(run("replicate", "img", "--to", "nowhere").code).toBe(Exit.NOT_FOUND);
+    const noRepo = nitro(["--repo", join(t.dir, "none"), "replicate", "img", "--to", "a"]);
+    expect(noRepo.code).toBe(Exit.NOT_FOUND);
+    expect(noRepo.stderr).toMatch(/no nitro repository/);
   });
 
   it("follows a policy with minimum copies; a second run does nothing", () => {

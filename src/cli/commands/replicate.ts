@@ -31,12 +31,14 @@ export function register(program: Command): void {
       const ctx = CliContext.of(cmd);
       if (o.policy ? images.length > 0 || o.to : images.length === 0 || !o.to)
         throw usage("give IMAGE... --to SITE[,SITE...], or --policy FILE");
-      const [{ RepoLock }, { SiteSet }, rep, { loadPolicy, policyJobs }] = await Promise.all([
+      const [{ RepoLock }, { readConfig }, { SiteSet }, rep, { loadPolicy, policyJobs }] = await Promise.all([
         import("../../store/lock.js"),
+        import("../../store/config.js"),
         import("../../transfer/site-set.js"),
         import("../../transfer/replicate.js"),
         import("../../transfer/replicate-policy.js"),
       ]);
+      readConfig(ctx.repoDir); // this node's repository must exist (its sites, its lock)
       const rules = o.policy ? loadPolicy(o.policy) : undefined;
       const registry = new SiteRegistry(ctx.repoDir);
       const configs = registry.list();
