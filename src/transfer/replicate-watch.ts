@@ -5,6 +5,8 @@ export interface HeldProgress {
   site: string;
   heldChunks: number;
   chunks: number;
+  heldBytes: number;
+  bytes: number;
 }
 
 /**
@@ -15,10 +17,12 @@ export interface HeldProgress {
 export function watchHeld(
   sites: SiteSet,
   names: readonly string[],
-  ids: ChunkId[],
+  chunks: { ids: ChunkId[]; lengths: number[] },
   onChange: (p: HeldProgress) => void,
   everyMs = 2000,
 ): () => void {
+  const { ids, lengths } = chunks;
+  const bytes = lengths.reduce((a, b) => a + b, 0);
   const last = new Map<string, number>();
   let busy = false;
   const poll = async () => {
@@ -33,7 +37,8 @@ export function watchHeld(
           const n = held.filter(Boolean).length;
           if (last.get(name) === n) return;
           last.set(name, n);
-          onChange({ site: name, heldChunks: n, chunks: ids.length });
+          const heldBytes = lengths.reduce((sum, len, i) => (held[i] ? sum + len : sum), 0);
+          onChange({ site: name, heldChunks: n, chunks: ids.length, heldBytes, bytes });
         }),
       );
     } finally {

@@ -28,7 +28,16 @@ export type ReplicateEvent =
       fetchedChunks: number;
       fetchedBytes: number;
     }
-  | { event: "progress"; image: string; site: string; phase: "gather"; heldChunks: number; chunks: number }
+  | {
+      event: "progress";
+      image: string;
+      site: string;
+      phase: "gather";
+      heldChunks: number;
+      chunks: number;
+      heldBytes: number;
+      bytes: number;
+    }
   | {
       event: "done";
       image: string;
@@ -107,7 +116,7 @@ export async function replicate(
     const stopWatch = watchHeld(
       ctx.sites,
       targets.map((t) => t.name),
-      uniqueChunks(recipe).ids,
+      uniqueChunks(recipe),
       (p) => ctx.onEvent({ event: "progress", image: job.image, phase: "gather", ...p }),
     );
     await Promise.all(

@@ -2,7 +2,7 @@ import { createRequire } from "node:module";
 import { writeFileSync } from "node:fs";
 import type { Command } from "commander";
 import { STRATEGIES, type Objective, type Plan, type Strategy } from "../../plan/types.js";
-import { SiteRegistry } from "../../site/registry.js";
+import { SiteRegistry, type SiteConfig } from "../../site/registry.js";
 import type { Store } from "../../store/store.js";
 import type { PullReport, PullSource } from "../../transfer/pull.js";
 import { usage } from "../../util/errors.js";
@@ -222,11 +222,43 @@ async function pullAtSite(
   const { remotePull, forwardedPullArgs } = await import("../../transfer/remote-pull.js");
   const cfg = new SiteRegistry(ctx.repoDir).get(site);
   ctx.info(`pulling ${image} at ${site}...`);
+  const stopBar = ctx.showProgress ? await followAtSite(ctx, cfg, image, o) : () => Promise.resolve();
   const report = await remotePull<PullReport & { output: string | null }>(cfg, image, {
     ...sshOpenOptions(ctx, o),
     pullArgs: forwardedPullArgs(o),
-  });
+  }).finally(stopBar);
   ctx.emit({ ...report, site }, () => `at ${site}: ${describePull(report, report.output ?? undefined)}`);
+}
+
+/** A bar of the bytes the far site holds of the image, asked every 2 s (none if it knows no recipe yet). */
+async function followAtSite(ctx: CliContext, cfg: SiteConfig, image: string, o: SshCliOptions) {
+  const [{ SiteSet }, { watchHeld }, { uniqueChunks }, { byteBar }] = await Promise.all([
+    import("../../transfer/site-set.js"),
+    import("../../transfer/replicate-watch.js"),
+    import("../../store/recipe.js"),
+    import("../progress.js"),
+  ]);
+  const sites = await SiteSet.open([cfg], siteOpener(ctx, o), () => undefined);
+  const recipe = await sites
+    .get(cfg.name)
+    ?.site.getRecipe(image)
+    .catch(() => undefined);
+  if (!recipe) {
+    await sites.close();
+    return () => Promise.resolve();
+  }
+  const chunks = uniqueChunks(recipe);
+  const bar = byteBar(
+    ctx,
+    cfg.name,
+    chunks.lengths.reduce((a, b) => a + b, 0),
+  );
+  const stop = watchHeld(sites, [cfg.name], chunks, (p) => bar.update(p.heldBytes), 1000);
+  return async () => {
+    stop();
+    bar.stop();
+    await sites.close();
+  };
 }
 
 function describePull(r: PullReport, output?: string): string {
