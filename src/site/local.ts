@@ -32,6 +32,10 @@ export class LocalSite implements MaintainSite {
     return this.store.has(ids);
   }
 
+  async storedSizes(ids: ChunkId[]): Promise<Uint32Array> {
+    return this.store.storedSizes(ids);
+  }
+
   async putFrames(frames: AsyncIterable<Frame>, onProgress?: (p: PutProgress) => void): Promise<PutResult> {
     this.gcGuard ??= await GcGuard.shared(this.store.dir, this.lockWait);
     const writer = await this.store.writer(this.lockWait);

@@ -77,6 +77,16 @@ export class RemoteSite implements MaintainSite {
     return (await Promise.all(batches)).flat();
   }
 
+  async storedSizes(ids: ChunkId[]): Promise<Uint32Array> {
+    await this.ready();
+    const batches: Promise<Uint32Array>[] = [];
+    for (let i = 0; i < ids.length; i += Limits.IDS)
+      batches.push(this.client.hasSizes(ids.slice(i, i + Limits.IDS)));
+    const out = new Uint32Array(ids.length);
+    (await Promise.all(batches)).forEach((part, b) => out.set(part, b * Limits.IDS));
+    return out;
+  }
+
   async putFrames(frames: AsyncIterable<Frame>, onProgress?: (p: PutProgress) => void): Promise<PutResult> {
     await this.ready();
     // One upload at a time: the far store has one writer, a second would wait for its lock.

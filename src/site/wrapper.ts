@@ -29,6 +29,10 @@ export class ForwardingReadSite<S extends ReadSite = ReadSite> implements ReadSi
     return this.inner.has(ids);
   }
 
+  storedSizes(ids: ChunkId[]): Promise<Uint32Array> {
+    return this.inner.storedSizes(ids);
+  }
+
   getFrames(ids: ChunkId[]): AsyncIterable<Frame> {
     return this.inner.getFrames(ids);
   }

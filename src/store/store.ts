@@ -17,10 +17,11 @@ import { checkIndexFiles } from "./lmdb-check.js";
 import { RepoLock } from "./lock.js";
 import { checkStore, type CheckReport } from "./check.js";
 import { nextPackId, packDir, packIds, packPath } from "./layout.js";
-import { PackGoneError, PackReader, parseFrameHeader } from "./pack.js";
+import { FRAME_HEADER_BYTES, PackGoneError, PackReader, parseFrameHeader } from "./pack.js";
 import { entryCount, entryId, validateImageName, validateRecipe } from "./recipe.js";
 import {
   Codec,
+  ENTRY_BYTES,
   ZERO_ID,
   type ChunkId,
   type Frame,
@@ -102,6 +103,31 @@ export class Store {
 
   has(ids: ChunkId[]): boolean[] {
     return ids.map((id) => this.index.has(id));
+  }
+
+  /**
+   * For each id, the bytes sending it takes, 0 when absent: its share of its frame's stored
+   * payload in proportion to its raw length (a chunk of a well-compressed frame is small), plus
+   * its 36-byte entry in a frame header. One frame-header read per distinct frame.
+   */
+  storedSizes(ids: ChunkId[]): Uint32Array {
+    const out = new Uint32Array(ids.length);
+    const ratios = new Map<string, number>();
+    const head = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
+    ids.forEach((id, i) => {
+      const loc = this.index.location(id);
+      if (!loc) return;
+      const key = `${loc.pack}:${loc.frameOffset}`;
+      let ratio = ratios.get(key);
+      if (ratio === undefined) {
+        const h = this.packs.read(loc.pack, loc.frameOffset, FRAME_HEADER_BYTES, head);
+        const raw = h.readUInt32LE(8);
+        ratio = raw > 0 ? h.readUInt32LE(12) / raw : 1;
+        ratios.set(key, ratio);
+      }
+      out[i] = Math.ceil(loc.rawLength * ratio) + ENTRY_BYTES;
+    });
+    return out;
   }
 
   /** A chunk's bytes, checked against its id. */

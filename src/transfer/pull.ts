@@ -1,12 +1,15 @@
+import { ImageAssembly } from "../image/image-assembly.js";
 import { plan as makePlan } from "../plan/plan.js";
 import { NO_SITE, type Objective, type Plan, type PlanSite, type Strategy } from "../plan/types.js";
 import type { ReadSite } from "../site/site.js";
 import { uniqueChunks } from "../store/recipe.js";
-import { storeFrame, verifyAhead } from "../store/receive.js";
+import { storeFrame, verifyAhead, type CheckedFrame } from "../store/receive.js";
 import type { Store } from "../store/store.js";
-import type { ChunkId, Recipe } from "../store/types.js";
+import { ENTRY_BYTES, type ChunkId, type Recipe } from "../store/types.js";
+import { sharedVerifier } from "../store/verify-pool.js";
 import type { StoreWriter } from "../store/writer.js";
 import { Exit, NitroError } from "../util/errors.js";
+import { maySteal } from "./steal-policy.js";
 
 export interface PullSource extends PlanSite {
   site: ReadSite;
@@ -18,6 +21,8 @@ export interface PullOptions {
   lockWait?: number;
   /** Most raw bytes asked of a source in one request (a slow link gets smaller ones). */
   batchBytes?: number;
+  /** Also writes the image file, chunk by chunk as frames arrive (sparse, verified, atomic). */
+  output?: { path: string; force?: boolean };
   onPlan?(plan: Plan, sources: readonly PullSource[]): void;
   onProgress?(source: string, bytes: number): void;
   onEvent?(message: string): void;
@@ -26,13 +31,17 @@ export interface PullOptions {
 export interface SourceReport {
   site: string;
   plannedChunks: number;
+  /** Planned and received bytes are wire bytes (stored frames and their header entries). */
   plannedBytes: number;
   plannedSeconds: number;
   chunks: number;
   bytes: number;
+  /** The image bytes those chunks hold. */
+  rawBytes: number;
   seconds: number;
-  /** Chunks it took over from slower sources, and chunks it lost to faster ones. */
+  /** Chunks (and their planned wire bytes) it took over from other sources' queues. */
   stole: number;
+  stolenBytes: number;
   failed?: string;
 }
 
@@ -42,12 +51,24 @@ export interface PullReport {
   chunks: number;
   present: number;
   fetchedChunks: number;
+  /** Image bytes fetched, and the bytes that travelled for them. */
   fetchedBytes: number;
+  wireBytes: number;
   predictedMakespan: number;
   lowerBound: number;
   seconds: number;
+  /** $ of egress paid (on the wire bytes), and what the plan predicted. */
   cost: number;
+  plannedCost: number;
+  /** What work stealing moved away from the plan, and the $ it added (negative: saved). */
+  stealing: StealingReport;
   sources: SourceReport[];
+}
+
+export interface StealingReport {
+  chunks: number;
+  bytes: number;
+  cost: number;
 }
 
 /**
@@ -63,7 +84,11 @@ export interface Prepared {
   chunks: number;
   present: number;
   needIds: ChunkId[];
+  /** Chunks the destination already holds. */
+  presentIds: ChunkId[];
+  /** Per needed chunk: the largest stored size its holders report (what the plan counts), and its image bytes. */
   sizes: Uint32Array;
+  rawSizes: Uint32Array;
   holders: Uint32Array;
   /** The sources that answered; holder bit s refers to sources[s]. */
   sources: PullSource[];
@@ -71,8 +96,10 @@ export interface Prepared {
 }
 
 /**
- * What the destination lacks, who holds it (one batched question per site), and the plan.
- * Unreachable sites are left out with a note.
+ * What the destination lacks, who holds it and at what stored size (one batched question per
+ * site), and the plan, in wire bytes. A chunk's size is the largest its holders report: they
+ * compress alike, and the prediction should not be short. Unreachable sites are left out with a
+ * note.
  */
 export async function preparePlan(
   destHas: (ids: ChunkId[]) => Promise<boolean[]> | boolean[],
@@ -84,7 +111,7 @@ export async function preparePlan(
   const present = await destHas(ids);
   const need = ids.map((_, i) => i).filter((i) => !present[i]);
   const needIds = need.map((i) => ids[i]!);
-  const answers = await Promise.allSettled(all.map((s) => s.site.has(needIds)));
+  const answers = await Promise.allSettled(all.map((s) => s.site.storedSizes(needIds)));
   const sources = all.filter((s, i) => {
     const a = answers[i]!;
     if (a.status === "rejected")
@@ -93,10 +120,18 @@ export async function preparePlan(
   });
   const holders = new Uint32Array(need.length);
   const sizes = new Uint32Array(need.length);
-  need.forEach((i, k) => (sizes[k] = lengths[i]!));
+  const rawSizes = Uint32Array.from(need, (i) => lengths[i]!);
   answers
     .flatMap((a) => (a.status === "fulfilled" ? [a.value] : []))
-    .forEach((held, s) => held.forEach((h, k) => h && (holders[k]! |= 1 << s)));
+    .forEach((held, s) =>
+      held.forEach((size, k) => {
+        if (size === 0) return;
+        holders[k]! |= 1 << s;
+        if (size > sizes[k]!) sizes[k] = size;
+      }),
+    );
+  // A chunk nobody holds is counted at its image size (in unassignedBytes).
+  sizes.forEach((size, k) => size === 0 && (sizes[k] = rawSizes[k]!));
   const plan = makePlan({ sites: sources, sizes, holders }, opts.objective ?? { kind: "time" }, {
     strategy: opts.strategy ?? "optimal",
   });
@@ -105,7 +140,9 @@ export async function preparePlan(
     chunks: ids.length,
     present: ids.length - need.length,
     needIds,
+    presentIds: ids.filter((_, i) => present[i]),
     sizes,
+    rawSizes,
     holders,
     sources,
     plan,
@@ -119,8 +156,10 @@ export async function pullChunks(
   opts: PullOptions = {},
 ): Promise<PullReport> {
   const t0 = performance.now();
+  // The verifier's thread starts while the holders are asked, not when the first frame comes.
+  sharedVerifier?.warm();
   const prep = await preparePlan((ids) => dest.has(ids), recipe, all, opts);
-  const { needIds, sizes, holders, sources, plan: p } = prep;
+  const { needIds, sizes, rawSizes, holders, sources, plan: p } = prep;
   if (p.unassigned > 0)
     throw new NitroError(
       Exit.INCOMPLETE,
@@ -128,23 +167,39 @@ export async function pullChunks(
     );
   opts.onPlan?.(p, sources);
 
-  const writer = await dest.writer(opts.lockWait);
+  const output = opts.output && new ImageAssembly(recipe, opts.output.path, opts.output.force ?? false);
+  const writer = await dest.writer(opts.lockWait).catch((err: unknown) => {
+    output?.abort();
+    throw err;
+  });
   try {
-    const run = new PullRun(needIds, sizes, holders, sources, p, writer, opts);
+    const run = new PullRun(needIds, sizes, holders, sources, p, writer, dest, output, opts);
     const reports = await run.execute();
     await writer.commit(recipe);
+    if (output) {
+      await output.placeFrom(dest, prep.presentIds);
+      output.finish();
+    }
     return {
       image: recipe.name,
       chunks: prep.chunks,
       present: prep.present,
       fetchedChunks: needIds.length,
-      fetchedBytes: sizes.reduce((s, x) => s + x, 0),
+      fetchedBytes: rawSizes.reduce((s, x) => s + x, 0),
+      wireBytes: reports.reduce((s, r) => s + r.bytes, 0),
       predictedMakespan: p.makespan,
       lowerBound: p.lowerBound,
       seconds: (performance.now() - t0) / 1000,
       cost: reports.reduce((s, r, i) => s + (r.bytes / 1e9) * sources[i]!.cost, 0),
+      plannedCost: p.cost,
+      stealing: run.stealing,
       sources: reports,
     };
+  } catch (err) {
+    output?.abort();
+    // What did arrive is kept: running the pull again fetches only the rest.
+    await writer.commit().catch(() => undefined);
+    throw err;
   } finally {
     writer.close();
   }
@@ -152,6 +207,8 @@ export async function pullChunks(
 
 const MIN_BATCH = 128 * 1024;
 const BATCH_SECONDS = 0.2;
+/** Wire bytes between commits: a pull killed or failed and run again fetches only the rest. */
+const COMMIT_EVERY = 64 * 1024 * 1024;
 
 class PullRun {
   private readonly queues: number[][];
@@ -167,14 +224,21 @@ class PullRun {
   private wake: () => void = () => {};
   private changed!: Promise<void>;
   private readonly batchBytes: number;
+  readonly stealing = { chunks: 0, bytes: 0, cost: 0 };
+  /** Bytes stored since the last commit; while a commit is being begun, frames wait for it. */
+  private sinceCommit = 0;
+  private committing?: Promise<unknown>;
+  private commits: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly ids: ChunkId[],
     private readonly sizes: Uint32Array,
     private readonly holders: Uint32Array,
     private readonly sources: PullSource[],
-    plan: Plan,
+    private readonly plan: Plan,
     private readonly writer: StoreWriter,
+    private readonly dest: Store,
+    private readonly output: ImageAssembly | undefined,
     private readonly opts: PullOptions,
   ) {
     this.queues = sources.map(() => []);
@@ -197,14 +261,17 @@ class PullRun {
       plannedSeconds: plan.secondsPerSite[i]!,
       chunks: 0,
       bytes: 0,
+      rawBytes: 0,
       seconds: 0,
       stole: 0,
+      stolenBytes: 0,
     }));
     this.resetSignal();
   }
 
   async execute(): Promise<SourceReport[]> {
     await Promise.all(this.sources.map((_, s) => this.worker(s)));
+    await this.commits;
     if (this.lost > 0)
       throw new NitroError(
         Exit.INCOMPLETE,
@@ -282,7 +349,8 @@ class PullRun {
 
   /**
    * Takes queued chunks it also holds from the source expected to finish last, if it would finish
-   * them (after what it already has in flight) before that source gets to them.
+   * them (after what it already has in flight) before that source gets to them, and the plan's
+   * objective allows it (maySteal: never for a baseline, never dearer for cost).
    */
   private steal(s: number): number[] | undefined {
     const bit = 1 << s;
@@ -290,10 +358,14 @@ class PullRun {
       .map((_, t) => t)
       .filter((t) => t !== s && this.alive[t] && this.queues[t]!.length > 0)
       .sort((a, b) => this.queuedBytes[b]! / this.rate(b) - this.queuedBytes[a]! / this.rate(a));
+    const elapsed = (performance.now() - this.started) / 1000;
+    const price = (i: number) => this.sources[i]!.cost;
     for (const t of order) {
       const victimLeft = this.queuedBytes[t]! / this.rate(t);
       const limit = this.batch(s);
       if ((this.inflightBytes[s]! + limit) / this.rate(s) >= victimLeft) continue;
+      const steal = { thiefPrice: price(s), victimPrice: price(t), victimFinish: elapsed + victimLeft };
+      if (!maySteal(this.plan, steal)) continue;
       const q = this.queues[t]!;
       const batch: number[] = [];
       let bytes = 0;
@@ -307,6 +379,10 @@ class PullRun {
       if (batch.length === 0) continue;
       this.queuedBytes[t]! -= bytes;
       this.reports[s]!.stole += batch.length;
+      this.reports[s]!.stolenBytes += bytes;
+      this.stealing.chunks += batch.length;
+      this.stealing.bytes += bytes;
+      this.stealing.cost += (bytes * (price(s) - price(t))) / 1e9;
       return batch;
     }
     return undefined;
@@ -323,16 +399,17 @@ class PullRun {
         if (this.doomed) return;
         // Read before storing: storing gives the frame's buffer (ids included) back for reuse.
         const got = checked.frame.chunks.map((c) => ({ key: c.id.toString("latin1"), length: c.length }));
-        await storeFrame(this.writer, checked);
+        this.reports[s]!.bytes += checked.frame.payload.length + got.length * ENTRY_BYTES;
+        await this.keep(checked);
         for (const c of got) {
           const k = this.index.get(c.key);
           if (k === undefined || this.done[k]) continue;
           this.done[k] = 1;
           this.outstanding--;
           this.reports[s]!.chunks++;
-          this.reports[s]!.bytes += c.length;
-          this.inflightBytes[s]! -= c.length;
-          inflight -= c.length;
+          this.reports[s]!.rawBytes += c.length;
+          this.inflightBytes[s]! -= this.sizes[k]!;
+          inflight -= this.sizes[k]!;
         }
         this.opts.onProgress?.(src.name, this.reports[s]!.bytes);
       }
@@ -345,6 +422,36 @@ class PullRun {
       this.inflightBytes[s]! -= inflight;
       if (this.outstanding === 0) this.signal();
     }
+  }
+
+  /**
+   * Writes a checked frame's chunks into the output file, at their offsets, and stores it; every
+   * COMMIT_EVERY bytes a commit begins (frames wait until it has taken what came before them).
+   * An unverified frame (no verifier worker) is placed only once the writer has checked it.
+   */
+  private async keep(checked: CheckedFrame): Promise<void> {
+    while (this.committing) await this.committing;
+    const { frame, verified } = checked;
+    const raw = frame.chunks.reduce((n, c) => n + c.length, 0);
+    const wire = frame.payload.length;
+    if (this.output && verified)
+      this.output.placeFrame(frame.chunks, this.dest.codec.decodeTransient(frame.codec, frame.payload, raw));
+    const later = this.output &&
+      !verified && {
+        chunks: frame.chunks.map((c) => ({ id: Buffer.from(c.id), length: c.length })),
+        raw: this.dest.codec.decode(frame.codec, frame.payload, raw),
+      };
+    await storeFrame(this.writer, checked);
+    if (later) this.output!.placeFrame(later.chunks, later.raw);
+    this.sinceCommit += wire;
+    if (this.sinceCommit < COMMIT_EVERY || this.committing) return;
+    this.sinceCommit = 0;
+    const begun = this.writer.commitSoon();
+    this.committing = begun.finally(() => (this.committing = undefined));
+    const { done } = await begun;
+    this.commits = this.commits.then(() => done);
+    // Awaited at the end of the run; a run that fails before then has its own error to report.
+    this.commits.catch(() => undefined);
   }
 
   /** Drops a failed source; its unfinished chunks go to the other holders expected to finish first. */

@@ -8,6 +8,7 @@ import { Outbox } from "./channel.js";
 import { ProtocolError, protocolError } from "./errors.js";
 import {
   decodeBitmap,
+  decodeSizes,
   decodeHello,
   encodeGet,
   encodeHello,
@@ -206,6 +207,13 @@ export class ProtocolClient {
 
   async has(ids: ChunkId[]): Promise<boolean[]> {
     return this.call(Msg.HAS, encodeIds(ids), Msg.HAS_REPLY, (m) => decodeBitmap(m.body, ids.length));
+  }
+
+  /** HAS_SIZES: per id, the bytes the site would send for it, 0 when it lacks it. */
+  async hasSizes(ids: ChunkId[]): Promise<Uint32Array> {
+    return this.call(Msg.HAS_SIZES, encodeIds(ids), Msg.HAS_SIZES_REPLY, (m) =>
+      decodeSizes(m.body, ids.length),
+    );
   }
 
   async ping(): Promise<void> {

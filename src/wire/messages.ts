@@ -90,6 +90,20 @@ export function decodeBitmap(body: Buffer, n: number): boolean[] {
   return out;
 }
 
+/** HAS_SIZES_REPLY: n × u32, the stored size of id i, 0 when the site lacks it. */
+export function encodeSizes(sizes: Uint32Array): Buffer {
+  const b = Buffer.allocUnsafe(sizes.length * 4);
+  for (let i = 0; i < sizes.length; i++) b.writeUInt32LE(sizes[i]!, i * 4);
+  return b;
+}
+
+export function decodeSizes(body: Buffer, n: number): Uint32Array {
+  if (body.length !== n * 4) throw protocolError(`HAS_SIZES reply of ${body.length} bytes for ${n} ids`);
+  const out = new Uint32Array(n);
+  for (let i = 0; i < n; i++) out[i] = body.readUInt32LE(i * 4);
+  return out;
+}
+
 export function encodeU32(n: number): Buffer {
   const b = Buffer.allocUnsafe(4);
   b.writeUInt32LE(n, 0);

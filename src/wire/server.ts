@@ -18,6 +18,7 @@ import {
   decodeU32,
   decodeU64,
   encodeBitmap,
+  encodeSizes,
   encodeError,
   encodeHello,
   encodePutAck,
@@ -48,6 +49,7 @@ import { decodeVerifyRequest, encodeFinding, encodeVerifyProgress, encodeVerifyR
  */
 export interface ServedSite {
   has(ids: ChunkId[]): Promise<boolean[]>;
+  storedSizes(ids: ChunkId[]): Promise<Uint32Array>;
   getFrames(ids: ChunkId[]): AsyncIterable<Frame>;
   getRecipe(name: string): Promise<Recipe | undefined>;
   listRecipes(): Promise<RecipeSummary[]>;
@@ -203,6 +205,12 @@ class Session {
         const ids = decodeIds(m.body);
         return this.spawn(m.req, async () => {
           this.send(Msg.HAS_REPLY, m.req, encodeBitmap(await this.site.has(ids)));
+        });
+      }
+      case Msg.HAS_SIZES: {
+        const ids = decodeIds(m.body);
+        return this.spawn(m.req, async () => {
+          this.send(Msg.HAS_SIZES_REPLY, m.req, encodeSizes(await this.site.storedSizes(ids)));
         });
       }
       case Msg.PUT_FRAME:

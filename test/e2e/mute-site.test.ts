@@ -92,8 +92,9 @@ const sshArgs = () => ["--known-hosts", sshd.knownHostsPath];
 
 describe("a site that stops answering", () => {
   it("pull drops it and takes its share from the healthy holder", async () => {
-    // The mute site answers HAS, then swallows its downloads.
-    const dest = await newDest("silent-after=1");
+    // The mute site answers GET_RECIPE (every site is asked at once) and HAS, then swallows its
+    // downloads.
+    const dest = await newDest("silent-after=2");
     const out = join(t.dir, "pulled-full.raw");
     const { result: r, seconds } = await timed(() =>
       cli.runAsync(["--repo", dest, "--json", "pull", "full", "-o", out, ...sshArgs()]),

@@ -159,6 +159,23 @@ export function describeSiteConformance(
       expect(await site.has([])).toEqual([]);
     });
 
+    it("storedSizes: 0 when absent, else the chunk's share of its stored frame, in order", async () => {
+      expect(await site.storedSizes([])).toEqual(new Uint32Array(0));
+      const built = [buildFrame("sz-a", 2, 40_000), buildFrame("sz-b", 2, 40_000, true)];
+      await put(built);
+      const ids = idsOf(built);
+      const sizes = await site.storedSizes([absentId("s1"), ...ids, absentId("s2")]);
+      expect(sizes.length).toBe(6);
+      expect([sizes[0], sizes[5]]).toEqual([0, 0]);
+      // Random chunks are stored raw: their length and their header entry.
+      expect([sizes[1], sizes[2]]).toEqual([40_000 + ENTRY_BYTES, 40_000 + ENTRY_BYTES]);
+      // Text chunks travel compressed: together they are their frame's payload (rounded up).
+      const text = sizes[3]! + sizes[4]!;
+      expect(sizes[3]).toBeLessThan(20_000);
+      expect(text - 2 * ENTRY_BYTES - built[1]!.frame.payload.length).toBeGreaterThanOrEqual(0);
+      expect(text - 2 * ENTRY_BYTES - built[1]!.frame.payload.length).toBeLessThanOrEqual(2);
+    });
+
     it("has: a batch of more than 65,536 ids is answered whole and in order", async () => {
       const built = [buildFrame("many", 4, 10_000)];
       await put(built);

@@ -5,6 +5,7 @@ import { STRATEGIES, type Objective, type Plan, type Strategy } from "../../plan
 import { SiteRegistry, type SiteConfig } from "../../site/registry.js";
 import type { Store } from "../../store/store.js";
 import type { PullReport, PullSource } from "../../transfer/pull.js";
+import type { SiteSet } from "../../transfer/site-set.js";
 import { usage } from "../../util/errors.js";
 import { siteTimeout } from "../../wire/liveness.js";
 import { formatBytes, formatRate, formatSeconds, parseDuration } from "../../util/units.js";
@@ -17,8 +18,7 @@ const { Option } = require("commander") as typeof import("commander");
 
 /** What plan and pull run on, loaded when they run rather than at every start of nitro. */
 async function load() {
-  const [exp, matrix, pull, sources, recipes, planSites, svg] = await Promise.all([
-    import("../../image/export.js"),
+  const [matrix, pull, sources, recipes, planSites, svg] = await Promise.all([
     import("../../matrix/matrix.js"),
     import("../../transfer/pull.js"),
     import("../../transfer/sources.js"),
@@ -26,16 +26,34 @@ async function load() {
     import("../../transfer/plan-sites.js"),
     import("../svg.js"),
   ]);
-  return { ...exp, ...matrix, ...pull, ...sources, ...recipes, ...planSites, ...svg };
+  return { ...matrix, ...pull, ...sources, ...recipes, ...planSites, ...svg };
 }
 
-/** Every configured site but this node's own, opened; unreachable ones are noted and left out. */
-async function openOtherSites(ctx: CliContext, store: Store, o: SshCliOptions) {
+/** Every configured site but `here`, opened; unreachable ones are noted and left out. */
+async function openOtherSites(ctx: CliContext, here: string, o: SshCliOptions) {
   const { SiteSet } = await import("../../transfer/site-set.js");
+  const configs = new SiteRegistry(ctx.repoDir).list().filter((c) => c.name !== here);
+  return SiteSet.open(configs, siteOpener(ctx, o), (m) => ctx.info(`note: ${m}`));
+}
+
+/**
+ * Runs `fn` on the store and the other sites, whose SSH handshakes and remote starts begin
+ * before the store is loaded (LMDB and the store modules) rather than after: the two overlap.
+ */
+async function withStoreAndSites<T>(
+  ctx: CliContext,
+  o: SshCliOptions,
+  fn: (store: Store, opened: SiteSet) => Promise<T>,
+): Promise<T> {
   // A bad NITRO_SITE_TIMEOUT is the user's mistake (USAGE), not every site unreachable.
   siteTimeout();
-  const configs = new SiteRegistry(ctx.repoDir).list().filter((c) => c.name !== store.config.site);
-  return SiteSet.open(configs, siteOpener(ctx, o), (m) => ctx.info(`note: ${m}`));
+  const { readConfig } = await import("../../store/config.js");
+  const opening = openOtherSites(ctx, readConfig(ctx.repoDir).site, o);
+  try {
+    return await withStore(ctx, async (store) => fn(store, await opening));
+  } finally {
+    await (await opening.catch(() => undefined))?.close();
+  }
 }
 
 interface PlanCliOptions extends SshCliOptions {
@@ -115,52 +133,47 @@ export function register(program: Command): void {
       const ctx = CliContext.of(cmd);
       const objective = objectiveOf(o);
       const { Matrix, describeSources, planSites, preparePlan, planSvg, resolveRecipe } = await load();
-      await withStore(ctx, async (store) => {
+      await withStoreAndSites(ctx, o, async (store, opened) => {
         const dest = o.site ?? store.config.site;
         if (dest !== store.config.site) new SiteRegistry(ctx.repoDir).get(dest);
-        const opened = await openOtherSites(ctx, store, o);
-        try {
-          const { destHas, candidates } = planSites(store, opened, dest);
-          const recipe = await resolveRecipe(store, image, opened.sites);
-          const sources = describeSources(candidates, dest, Matrix.load(ctx.repoDir), (m) =>
-            ctx.info(`note: ${m}`),
+        const { destHas, candidates } = planSites(store, opened, dest);
+        const recipe = await resolveRecipe(store, image, opened.sites);
+        const sources = describeSources(candidates, dest, Matrix.load(ctx.repoDir), (m) =>
+          ctx.info(`note: ${m}`),
+        );
+        const prep = await preparePlan(destHas, recipe, sources, {
+          objective,
+          strategy: o.strategy,
+          onEvent: (m) => ctx.info(`note: ${m}`),
+        });
+        if (o.svg)
+          writeFileSync(
+            o.svg,
+            planSvg(
+              prep.plan,
+              prep.sources.map((s) => s.name),
+              `${image} -> ${dest}`,
+            ),
           );
-          const prep = await preparePlan(destHas, recipe, sources, {
-            objective,
-            strategy: o.strategy,
-            onEvent: (m) => ctx.info(`note: ${m}`),
-          });
-          if (o.svg)
-            writeFileSync(
-              o.svg,
-              planSvg(
-                prep.plan,
-                prep.sources.map((s) => s.name),
-                `${image} -> ${dest}`,
-              ),
-            );
-          ctx.emit(
-            {
-              image,
-              dest,
-              chunks: prep.chunks,
-              present: prep.present,
-              missing: prep.needIds.length,
-              unassigned: prep.plan.unassigned,
-              ...planJson(prep.plan, prep.sources),
-            },
-            () =>
-              [
-                `${image} -> ${dest}: ${prep.needIds.length} of ${prep.chunks} chunks to fetch (${formatBytes(prep.sizes.reduce((a, b) => a + b, 0))})`,
-                planTable(prep.plan, prep.sources),
-                ...(prep.plan.unassigned > 0
-                  ? [`WARNING: ${prep.plan.unassigned} chunks are held by no reachable site`]
-                  : []),
-              ].join("\n"),
-          );
-        } finally {
-          await opened.close();
-        }
+        ctx.emit(
+          {
+            image,
+            dest,
+            chunks: prep.chunks,
+            present: prep.present,
+            missing: prep.needIds.length,
+            unassigned: prep.plan.unassigned,
+            ...planJson(prep.plan, prep.sources),
+          },
+          () =>
+            [
+              `${image} -> ${dest}: ${prep.needIds.length} of ${prep.chunks} chunks to fetch (${formatBytes(prep.rawSizes.reduce((a, b) => a + b, 0))}, ${formatBytes(prep.sizes.reduce((a, b) => a + b, 0))} on the wire)`,
+              planTable(prep.plan, prep.sources),
+              ...(prep.plan.unassigned > 0
+                ? [`WARNING: ${prep.plan.unassigned} chunks are held by no reachable site`]
+                : []),
+            ].join("\n"),
+        );
       });
     });
 
@@ -175,36 +188,32 @@ export function register(program: Command): void {
     .action(async (image: string, o: PlanCliOptions & { output?: string; force?: boolean }, cmd: Command) => {
       const ctx = CliContext.of(cmd);
       const objective = objectiveOf(o);
-      if (o.site && o.site !== (await import("../../store/config.js")).readConfig(ctx.repoDir).site)
-        return pullAtSite(ctx, image, o.site, o);
+      const { readConfig } = await import("../../store/config.js");
+      const here = readConfig(ctx.repoDir).site;
+      if (o.site && o.site !== here) return pullAtSite(ctx, image, o.site, o);
       if (o.output) (await import("../../image/image-file.js")).checkOutputTarget(o.output, o.force ?? false);
-      const { Matrix, describeSources, exportImage, pullChunks, resolveRecipe } = await load();
-      await withStore(ctx, async (store) => {
-        const here = store.config.site;
-        const opened = await openOtherSites(ctx, store, o);
-        try {
-          const recipe = await resolveRecipe(store, image, opened.sites);
-          const sources = describeSources(opened.opened, here, Matrix.load(ctx.repoDir), (m) =>
-            ctx.info(`note: ${m}`),
-          );
-          const bars = multiBar(ctx);
-          const barOf = new Map<string, ReturnType<typeof bars.bar>>();
-          const report = await pullChunks(store, recipe, sources, {
-            objective,
-            strategy: o.strategy,
-            lockWait: ctx.lockWait,
-            onPlan: (p, srcs) => {
-              ctx.info(planTable(p, srcs));
-              srcs.forEach((s, i) => barOf.set(s.name, bars.bar(s.name.padEnd(10), p.bytesPerSite[i]!)));
-            },
-            onProgress: (s, bytes) => barOf.get(s)?.update(bytes),
-            onEvent: (m) => ctx.info(`note: ${m}`),
-          }).finally(() => bars.stop());
-          if (o.output) await exportImage(store, recipe, o.output, { force: o.force });
-          ctx.emit({ ...report, output: o.output ?? null }, () => describePull(report, o.output));
-        } finally {
-          await opened.close();
-        }
+      const loading = load();
+      await withStoreAndSites(ctx, o, async (store, opened) => {
+        const { Matrix, describeSources, pullChunks, resolveRecipe } = await loading;
+        const recipe = await resolveRecipe(store, image, opened.sites);
+        const sources = describeSources(opened.opened, here, Matrix.load(ctx.repoDir), (m) =>
+          ctx.info(`note: ${m}`),
+        );
+        const bars = multiBar(ctx);
+        const barOf = new Map<string, ReturnType<typeof bars.bar>>();
+        const report = await pullChunks(store, recipe, sources, {
+          objective,
+          strategy: o.strategy,
+          lockWait: ctx.lockWait,
+          output: o.output ? { path: o.output, force: o.force } : undefined,
+          onPlan: (p, srcs) => {
+            ctx.info(planTable(p, srcs));
+            srcs.forEach((s, i) => barOf.set(s.name, bars.bar(s.name.padEnd(10), p.bytesPerSite[i]!)));
+          },
+          onProgress: (s, bytes) => barOf.get(s)?.update(bytes),
+          onEvent: (m) => ctx.info(`note: ${m}`),
+        }).finally(() => bars.stop());
+        ctx.emit({ ...report, output: o.output ?? null }, () => describePull(report, o.output));
       });
     });
 }
@@ -266,10 +275,14 @@ function describePull(r: PullReport, output?: string): string {
     (s) =>
       `${s.site.padEnd(12)} planned ${formatBytes(s.plannedBytes).padStart(10)} in ${formatSeconds(s.plannedSeconds).padStart(8)}  actual ${formatBytes(s.bytes).padStart(10)} in ${formatSeconds(s.seconds).padStart(8)} ${formatRate(s.bytes / Math.max(s.seconds, 1e-9)).padStart(10)}${s.stole ? `  took over ${s.stole} chunks` : ""}${s.failed ? `  FAILED: ${s.failed}` : ""}`,
   );
+  const st = r.stealing;
   return [
-    `pulled ${r.image}: ${r.fetchedChunks} chunks (${formatBytes(r.fetchedBytes)}) fetched, ${r.present} already here`,
+    `pulled ${r.image}: ${r.fetchedChunks} chunks (${formatBytes(r.fetchedBytes)}, ${formatBytes(r.wireBytes)} on the wire) fetched, ${r.present} already here`,
     ...rows,
-    `predicted ${formatSeconds(r.predictedMakespan)} (lower bound ${formatSeconds(r.lowerBound)}), actual ${formatSeconds(r.seconds)}, egress $${r.cost.toFixed(4)}`,
+    st.chunks > 0
+      ? `stealing: ${st.chunks} chunks (${formatBytes(st.bytes)}) taken over from their planned sites, egress ${st.cost >= 0 ? "+" : "-"}$${Math.abs(st.cost).toFixed(4)}`
+      : "stealing: none (the plan ran as made)",
+    `predicted ${formatSeconds(r.predictedMakespan)} (lower bound ${formatSeconds(r.lowerBound)}), actual ${formatSeconds(r.seconds)}, egress $${r.cost.toFixed(4)} (planned $${r.plannedCost.toFixed(4)})`,
     ...(output ? [`wrote ${output} (digest verified)`] : []),
   ].join("\n");
 }
