@@ -31,6 +31,8 @@ export interface AddOptions {
 
 export interface AddResult {
   recipe: Recipe;
+  /** The image was already stored under that name with the same content: nothing was recorded. */
+  unchanged: boolean;
   /** Size of the image. */
   logicalBytes: number;
   chunks: number;
@@ -62,10 +64,11 @@ export async function addImage(
  * (lock, pack, compression worker) serves all the files.
  */
 export async function addImages(store: Store, inputs: ImageInput[], opts: AddOptions): Promise<AddResult[]> {
-  checkNames(store, inputs, opts.force ?? false);
+  checkNames(inputs);
   const opened: OpenInput[] = [];
   try {
     for (const input of inputs) opened.push(await openInput(input));
+    if (!opts.force) for (const input of opened) refuseOtherSize(store, input);
     const writer = await store.writer(opts.lockWait);
     // Each image's commit (an fsync, then the index transaction) overlaps the next image's scan.
     const commits: Promise<void>[] = [];
@@ -102,7 +105,7 @@ export async function addImages(store: Store, inputs: ImageInput[], opts: AddOpt
   }
 }
 
-function checkNames(store: Store, inputs: ImageInput[], force: boolean): void {
+function checkNames(inputs: ImageInput[]): void {
   if (inputs.length > 1 && inputs.some((i) => i.path === STDIN_PATH))
     throw usage("standard input (-) can only be added alone, with --name");
   const seen = new Map<string, string>();
@@ -111,11 +114,16 @@ function checkNames(store: Store, inputs: ImageInput[], force: boolean): void {
     const other = seen.get(name);
     if (other !== undefined) throw usage(`${other} and ${path} would both be image '${name}'`);
     seen.set(name, path);
-    if (!force && store.getRecipe(name))
-      throw exists(
-        `image '${name}' already exists (use --force to replace it, or --name to pick another name)`,
-      );
   }
+}
+
+const existsMessage = (name: string) =>
+  `image '${name}' already exists with other content (use --force to replace it, or --name to pick another name)`;
+
+/** An image of that name whose size differs cannot be the same image: refused before any work. */
+function refuseOtherSize(store: Store, input: OpenInput): void {
+  const old = store.getRecipe(input.name);
+  if (old && "st" in input && old.size !== input.st.size) throw exists(existsMessage(input.name));
 }
 
 /**
@@ -221,10 +229,15 @@ async function ingestOne(writer: StoreWriter, input: OpenInput, opts: AddOptions
     created: new Date().toISOString(),
     entries: list,
   };
-  const { done } = await inStore(() => writer.commitSoon(recipe));
+  // The same bytes added again under the same name: nothing to record (a cron job may re-run).
+  const old = opts.force ? undefined : store.index.recipe(input.name);
+  const unchanged = old !== undefined && old.digest === recipe.digest && old.size === recipe.size;
+  if (old && !unchanged) throw exists(existsMessage(input.name));
+  const { done } = await inStore(() => writer.commitSoon(unchanged ? undefined : recipe));
   const storedBytes = writer.storedBytes - storedBefore;
   const committed = done.then((): AddResult => ({
-    recipe,
+    recipe: unchanged ? old : recipe,
+    unchanged,
     logicalBytes: size,
     ...res,
     storedBytes,

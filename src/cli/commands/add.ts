@@ -17,11 +17,13 @@ function report(ctx: CliContext, r: AddResult): void {
   // JSON Lines: one compact object per image, as each is stored.
   if (ctx.json) return void process.stdout.write(JSON.stringify(result) + "\n");
   ctx.emit(result, () =>
-    [
-      `added ${recipe.name}: ${formatBytes(r.logicalBytes)} in ${r.chunks} chunks (${formatBytes(r.zeroBytes)} zeros)`,
-      `  new unique ${formatBytes(r.newBytes)} in ${r.newChunks} chunks, stored ${formatBytes(r.storedBytes)}, ratio ${ratio === Infinity ? "∞" : ratio.toFixed(1)}:1`,
-      `  ${formatSeconds(r.seconds)}, ${formatRate(r.logicalBytes / r.seconds)}`,
-    ].join("\n"),
+    r.unchanged
+      ? `${recipe.name}: unchanged (already stored with the same content)`
+      : [
+          `added ${recipe.name}: ${formatBytes(r.logicalBytes)} in ${r.chunks} chunks (${formatBytes(r.zeroBytes)} zeros)`,
+          `  new unique ${formatBytes(r.newBytes)} in ${r.newChunks} chunks, stored ${formatBytes(r.storedBytes)}, ratio ${ratio === Infinity ? "∞" : ratio.toFixed(1)}:1`,
+          `  ${formatSeconds(r.seconds)}, ${formatRate(r.logicalBytes / r.seconds)}`,
+        ].join("\n"),
   );
 }
 
