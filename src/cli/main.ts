@@ -23,6 +23,7 @@ export const GROUPS: Array<[Registrar, string[]]> = [
   [() => import("./commands/push.js"), ["push"]],
   [() => import("./commands/matrix.js"), ["matrix", "probe"]],
   [() => import("./commands/pull.js"), ["plan", "pull"]],
+  [() => import("./commands/replicate.js"), ["replicate", "pull-part"]],
   [() => import("./commands/verify.js"), ["verify"]],
 ];
 

@@ -27,7 +27,8 @@ export function withSshOptions(cmd: Command): Command {
     .option("--ssh-config <file>", "ssh_config file (default ~/.ssh/config)");
 }
 
-function openOptions(ctx: CliContext, o: SshCliOptions): OpenSiteOptions {
+/** The options every site is opened with, from this command's SSH options. */
+export function sshOpenOptions(ctx: CliContext, o: SshCliOptions): OpenSiteOptions {
   return {
     acceptNew: o.acceptNew,
     lockWait: ctx.lockWait,
@@ -41,7 +42,7 @@ function openOptions(ctx: CliContext, o: SshCliOptions): OpenSiteOptions {
 export function siteOpener(ctx: CliContext, o: SshCliOptions): SiteOpener {
   return async (cfg) => {
     const { openSite } = await import("../site/open.js");
-    return openSite(cfg, openOptions(ctx, o));
+    return openSite(cfg, sshOpenOptions(ctx, o));
   };
 }
 
@@ -49,7 +50,7 @@ export function siteOpener(ctx: CliContext, o: SshCliOptions): SiteOpener {
 export function writeSiteOpener(ctx: CliContext, o: SshCliOptions): (cfg: SiteConfig) => Promise<WriteSite> {
   return async (cfg) => {
     const { openWriteSite } = await import("../site/open.js");
-    return openWriteSite(cfg, openOptions(ctx, o));
+    return openWriteSite(cfg, sshOpenOptions(ctx, o));
   };
 }
 

@@ -79,6 +79,11 @@ export class ImageFile {
     }
   }
 
+  /** The open temporary, for writers on other threads (export's workers). */
+  get descriptor(): number {
+    return this.fd;
+  }
+
   write(buf: Buffer, offset: number): void {
     try {
       let done = 0;

@@ -1,7 +1,7 @@
 import { createRequire } from "node:module";
 import { open, stat, type FileHandle } from "node:fs/promises";
 import type { Stats } from "node:fs";
-import { scanFile } from "../chunk/scan.js";
+import { scanFile, scanStream, type ChunkSink } from "../chunk/scan.js";
 import { exists, fromSystemError, usage } from "../util/errors.js";
 import { EntriesBuilder, recipeDigest, validateImageName } from "../store/recipe.js";
 import type { Store } from "../store/store.js";
@@ -11,10 +11,13 @@ import type { Recipe } from "../store/types.js";
 const require = createRequire(import.meta.url);
 const { blake3 } = require("@napi-rs/blake-hash") as typeof import("@napi-rs/blake-hash");
 
+/** An image to add; the path "-" stands for standard input (read once, to its end). */
 export interface ImageInput {
   path: string;
   name: string;
 }
+
+export const STDIN_PATH = "-";
 
 export interface AddOptions {
   force?: boolean;
@@ -28,6 +31,8 @@ export interface AddOptions {
 
 export interface AddResult {
   recipe: Recipe;
+  /** The image was already stored under that name with the same content: nothing was recorded. */
+  unchanged: boolean;
   /** Size of the image. */
   logicalBytes: number;
   chunks: number;
@@ -41,10 +46,7 @@ export interface AddResult {
   seconds: number;
 }
 
-interface OpenInput extends ImageInput {
-  fh: FileHandle;
-  st: Stats;
-}
+type OpenInput = ImageInput & ({ fh: FileHandle; st: Stats } | { stream: AsyncIterable<Uint8Array> });
 
 /** `nitro add` of one file. */
 export async function addImage(
@@ -62,10 +64,11 @@ export async function addImage(
  * (lock, pack, compression worker) serves all the files.
  */
 export async function addImages(store: Store, inputs: ImageInput[], opts: AddOptions): Promise<AddResult[]> {
-  checkNames(store, inputs, opts.force ?? false);
+  checkNames(inputs);
   const opened: OpenInput[] = [];
   try {
     for (const input of inputs) opened.push(await openInput(input));
+    if (!opts.force) for (const input of opened) refuseOtherSize(store, input);
     const writer = await store.writer(opts.lockWait);
     // Each image's commit (an fsync, then the index transaction) overlaps the next image's scan.
     const commits: Promise<void>[] = [];
@@ -98,22 +101,29 @@ export async function addImages(store: Store, inputs: ImageInput[], opts: AddOpt
       writer.close();
     }
   } finally {
-    await Promise.all(opened.map((o) => o.fh.close()));
+    await Promise.all(opened.map((o) => ("fh" in o ? o.fh.close() : undefined)));
   }
 }
 
-function checkNames(store: Store, inputs: ImageInput[], force: boolean): void {
+function checkNames(inputs: ImageInput[]): void {
+  if (inputs.length > 1 && inputs.some((i) => i.path === STDIN_PATH))
+    throw usage("standard input (-) can only be added alone, with --name");
   const seen = new Map<string, string>();
   for (const { path, name } of inputs) {
     validateImageName(name);
     const other = seen.get(name);
     if (other !== undefined) throw usage(`${other} and ${path} would both be image '${name}'`);
     seen.set(name, path);
-    if (!force && store.getRecipe(name))
-      throw exists(
-        `image '${name}' already exists (use --force to replace it, or --name to pick another name)`,
-      );
   }
+}
+
+const existsMessage = (name: string) =>
+  `image '${name}' already exists with other content (use --force to replace it, or --name to pick another name)`;
+
+/** An image of that name whose size differs cannot be the same image: refused before any work. */
+function refuseOtherSize(store: Store, input: OpenInput): void {
+  const old = store.getRecipe(input.name);
+  if (old && "st" in input && old.size !== input.st.size) throw exists(existsMessage(input.name));
 }
 
 /**
@@ -145,6 +155,7 @@ function inStore<T>(call: () => T): T {
 }
 
 async function openInput(input: ImageInput): Promise<OpenInput> {
+  if (input.path === STDIN_PATH) return { ...input, stream: process.stdin };
   // Checked before opening: open(2) of a FIFO with no writer would block for ever.
   const before = await stat(input.path).catch((err) => {
     throw fromSystemError(err, input.path);
@@ -177,13 +188,11 @@ function checkInputKind(path: string, st: Stats): void {
  */
 async function ingestOne(writer: StoreWriter, input: OpenInput, opts: AddOptions) {
   const t0 = performance.now();
-  const { st } = input;
   const store = writer.store;
   const storedBefore = writer.storedBytes;
   const entries = new EntriesBuilder();
   const res = { chunks: 0, zeroBytes: 0, newChunks: 0, newBytes: 0 };
-  opts.onStart?.(input, st.size);
-  await scanFile(input.fh, st.size, store.config.chunker, {
+  const sink: ChunkSink = {
     chunk(data) {
       const id = blake3(data);
       entries.add(id, data.length);
@@ -197,23 +206,39 @@ async function ingestOne(writer: StoreWriter, input: OpenInput, opts: AddOptions
       entries.addZeros(n);
       res.zeroBytes += n;
     },
-    progress: (done) => opts.onProgress?.(done, st.size),
     drain: () => inStore(() => writer.drain()),
-  });
+  };
+  let size: number;
+  if ("fh" in input) {
+    size = input.st.size;
+    opts.onStart?.(input, size);
+    sink.progress = (done) => opts.onProgress?.(done, size);
+    await scanFile(input.fh, size, store.config.chunker, sink);
+  } else {
+    // The size is known only at the end; progress reports the bytes read so far.
+    opts.onStart?.(input, 0);
+    sink.progress = (done) => opts.onProgress?.(done, done);
+    size = await scanStream(input.stream, store.config.chunker, sink);
+  }
   const list = entries.finish();
   const recipe: Recipe = {
     name: input.name,
-    size: st.size,
+    size,
     chunker: store.config.chunker,
-    digest: recipeDigest(st.size, list),
+    digest: recipeDigest(size, list),
     created: new Date().toISOString(),
     entries: list,
   };
-  const { done } = await inStore(() => writer.commitSoon(recipe));
+  // The same bytes added again under the same name: nothing to record (a cron job may re-run).
+  const old = opts.force ? undefined : store.index.recipe(input.name);
+  const unchanged = old !== undefined && old.digest === recipe.digest && old.size === recipe.size;
+  if (old && !unchanged) throw exists(existsMessage(input.name));
+  const { done } = await inStore(() => writer.commitSoon(unchanged ? undefined : recipe));
   const storedBytes = writer.storedBytes - storedBefore;
   const committed = done.then((): AddResult => ({
-    recipe,
-    logicalBytes: st.size,
+    recipe: unchanged ? old : recipe,
+    unchanged,
+    logicalBytes: size,
     ...res,
     storedBytes,
     seconds: (performance.now() - t0) / 1000,

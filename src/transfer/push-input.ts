@@ -2,7 +2,7 @@ import { existsSync, statSync } from "node:fs";
 import type { AddResult } from "../image/ingest.js";
 import type { Store } from "../store/store.js";
 import type { Recipe } from "../store/types.js";
-import { exists, usage } from "../util/errors.js";
+import { usage } from "../util/errors.js";
 import { defaultImageName, requireRecipe } from "./recipes.js";
 
 /** Whether push's argument is a file to add first (else it names a stored image). */
@@ -20,8 +20,9 @@ export interface PushInputOptions {
 }
 
 /**
- * The image a push sends: a file is added to this node's store first, under a name no other
- * image has unless `force`; anything else names a stored image.
+ * The image a push sends: a file is added to this node's store first (the same file again is
+ * no change; other content under a stored name is refused unless `force`); anything else names a
+ * stored image.
  */
 export async function imageToPush(
   store: Store,
@@ -34,10 +35,6 @@ export async function imageToPush(
     return requireRecipe(store, arg);
   }
   const name = opts.name ?? defaultImageName(arg);
-  if (!opts.force && store.getRecipe(name))
-    throw exists(
-      `image '${name}' already exists (use --force to replace it, --name to pick another name, or push the stored image by its name)`,
-    );
   const { addImage } = await import("../image/ingest.js");
   const r = await addImage(store, arg, { name, force: opts.force, lockWait: opts.lockWait });
   opts.onAdded?.(r);

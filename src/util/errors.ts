@@ -14,6 +14,8 @@ export const Exit = {
   REMOTE: 8,
   HOST_KEY: 9,
   INCOMPLETE: 10,
+  /** replicate, site sync: some sites failed (unreachable...), the others were done. */
+  PARTIAL: 11,
   INTERNAL: 70,
 } as const;
 

@@ -77,12 +77,14 @@ describe("add with several files", () => {
     expect(stats.storedBytes).toBe(0);
   });
 
-  it("refuses an existing name among them before storing the others, unless --force", () => {
+  it("refuses an existing name of other content among them before storing the others, unless --force", () => {
     const repo = freshRepo();
-    expect(nitro(["--repo", repo, "add", files[2]!]).code).toBe(0);
+    const otherC = join(t.dir, "other-c.img");
+    writeFileSync(otherC, pseudoRandom("other c", 300_000));
+    expect(nitro(["--repo", repo, "add", otherC, "--name", "c"]).code).toBe(0);
     const r = nitro(["--repo", repo, "add", ...files]);
     expect(r.code).toBe(4);
-    expect(r.stderr).toMatch(/image 'c' already exists/);
+    expect(r.stderr).toMatch(/image 'c' already exists with other content/);
     expect(images(repo)).toEqual(["c"]);
     expect(nitro(["--repo", repo, "add", ...files, "--force"]).code).toBe(0);
     expect(images(repo).sort()).toEqual(["a", "b", "c"]);

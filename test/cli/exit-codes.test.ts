@@ -1,5 +1,5 @@
 import { mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { basename, extname, join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { nitro } from "../helpers/cli.js";
 import { pseudoRandom, tempDir } from "../helpers/data.js";
@@ -27,12 +27,19 @@ describe("bad input gets one clear line and a documented exit code", () => {
     expect(r.stderr).toMatch(message);
   });
 
-  it("refuses an existing image name unless --force", () => {
+  it("takes the same file again as no change, and refuses other content under its name unless --force", () => {
     expect(nitro(["--repo", repo, "add", img]).code).toBe(0);
     const again = nitro(["--repo", repo, "add", img]);
-    expect(again.code).toBe(4);
-    expect(again.stderr).toMatch(/already exists/);
-    expect(nitro(["--repo", repo, "add", img, "--force"]).code).toBe(0);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/unchanged/);
+    const other = join(t.dir, "other.img");
+    writeFileSync(other, Buffer.alloc(4096, 7));
+    const clash = nitro(["--repo", repo, "add", other, "--name", basename(img, extname(img))]);
+    expect(clash.code).toBe(4);
+    expect(clash.stderr).toMatch(/already exists with other content/);
+    expect(nitro(["--repo", repo, "add", other, "--name", basename(img, extname(img)), "--force"]).code).toBe(
+      0,
+    );
   });
 
   it("refuses a missing repository and one of an unknown version", () => {

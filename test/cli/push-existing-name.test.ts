@@ -25,6 +25,12 @@ describe("nitro push FILE --name EXISTING", () => {
     expect(original).toBeDefined();
     expect([digestAt(a), digestAt(b)]).toEqual([original, original]);
 
+    // The same file again (a cron job re-run) is no change and no error.
+    const again = nitro(["--repo", home, "push", first, "--name", "img", "--to", "a"]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).not.toMatch(/added/);
+    expect([digestAt(home), digestAt(a)]).toEqual([original, original]);
+
     const refused = nitro(["--repo", home, "push", second, "--name", "img", "--to", "a"]);
     expect(refused.code).toBe(4);
     expect(refused.stderr).toMatch(/image 'img' already exists.*--force/);

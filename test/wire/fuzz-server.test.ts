@@ -228,7 +228,8 @@ async function session(site: LocalSite, input: Buffer[], readOnly: boolean): Pro
   return { ...result, internalErrors };
 }
 
-const REPO_FILE = /^lyon\/(nitro\.json|lock|gc\.lock|index|index\/(data|lock)\.mdb|packs|packs\/\d{8}\.pack)$/;
+const REPO_FILE =
+  /^lyon\/(nitro\.json|lock|gc\.lock|index|index\/(data|lock)\.mdb|packs|packs\/\d{8}\.pack)$/;
 
 function filesUnder(dir: string, base = dir): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {

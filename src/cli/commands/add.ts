@@ -17,11 +17,13 @@ function report(ctx: CliContext, r: AddResult): void {
   // JSON Lines: one compact object per image, as each is stored.
   if (ctx.json) return void process.stdout.write(JSON.stringify(result) + "\n");
   ctx.emit(result, () =>
-    [
-      `added ${recipe.name}: ${formatBytes(r.logicalBytes)} in ${r.chunks} chunks (${formatBytes(r.zeroBytes)} zeros)`,
-      `  new unique ${formatBytes(r.newBytes)} in ${r.newChunks} chunks, stored ${formatBytes(r.storedBytes)}, ratio ${ratio === Infinity ? "∞" : ratio.toFixed(1)}:1`,
-      `  ${formatSeconds(r.seconds)}, ${formatRate(r.logicalBytes / r.seconds)}`,
-    ].join("\n"),
+    r.unchanged
+      ? `${recipe.name}: unchanged (already stored with the same content)`
+      : [
+          `added ${recipe.name}: ${formatBytes(r.logicalBytes)} in ${r.chunks} chunks (${formatBytes(r.zeroBytes)} zeros)`,
+          `  new unique ${formatBytes(r.newBytes)} in ${r.newChunks} chunks, stored ${formatBytes(r.storedBytes)}, ratio ${ratio === Infinity ? "∞" : ratio.toFixed(1)}:1`,
+          `  ${formatSeconds(r.seconds)}, ${formatRate(r.logicalBytes / r.seconds)}`,
+        ].join("\n"),
   );
 }
 
@@ -36,17 +38,25 @@ export function register(program: Command): void {
       [
         "",
         "All files are opened and their names checked before anything is stored; each image is",
-        "reported (with --json: one JSON object per image) as soon as it is stored.",
+        "reported (with --json: one JSON object per image) as soon as it is stored. The file '-'",
+        "is standard input, read to its end (with --name, alone); its all-zero chunks are not stored.",
         "",
         "Examples:",
         "  nitro add debian-12-lamp.qcow2 --name lamp",
         "  nitro add images/*.qcow2",
+        "  curl -s https://example.org/lamp.qcow2 | nitro add - --name lamp",
         "",
       ].join("\n"),
     )
     .action(async (files: string[], o: { name?: string; force?: boolean }, cmd: Command) => {
       const ctx = CliContext.of(cmd);
       if (o.name !== undefined && files.length > 1) throw usage("--name needs a single file");
+      if (files.includes("-")) {
+        if (files.length > 1) throw usage("standard input (-) can only be added alone");
+        if (o.name === undefined) throw usage("adding standard input (-) needs --name");
+        if (process.stdin.isTTY)
+          throw usage("standard input is a terminal: pipe an image into 'nitro add -'");
+      }
       const inputs = files.map((path) => ({ path, name: o.name ?? defaultImageName(path) }));
       const { addImages } = await import("../../image/ingest.js");
       await withStore(ctx, async (store) => {
@@ -55,7 +65,9 @@ export function register(program: Command): void {
         await addImages(store, inputs, {
           force: o.force,
           lockWait: ctx.lockWait,
-          onStart: (input, size) => (bar = byteBar(ctx, `add ${input.name}`, size)),
+          // Standard input's size is unknown until its end: no bar for it.
+          onStart: (input, size) =>
+            (bar = input.path === "-" ? undefined : byteBar(ctx, `add ${input.name}`, size)),
           onProgress: (d, t) => bar?.update(d, t),
           onAdded: (r) => (stop(), report(ctx, r)),
         }).finally(stop);

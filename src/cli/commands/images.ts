@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { entryCount, entryLength, isZeroEntry } from "../../store/recipe.js";
-import { Exit, notFound } from "../../util/errors.js";
-import { formatBytes } from "../../util/units.js";
+import { Exit, notFound, usage } from "../../util/errors.js";
+import { formatBytes, parseSize } from "../../util/units.js";
 import { CliContext, withStore } from "../context.js";
 import { byteBar } from "../progress.js";
 import type { Store } from "../../store/store.js";
@@ -10,6 +10,13 @@ export function requireRecipe(store: Store, name: string) {
   const r = store.getRecipe(name);
   if (!r) throw notFound(`no image '${name}' in ${store.dir} (see 'nitro ls')`);
   return r;
+}
+
+interface ExportFlags {
+  output: string;
+  force?: boolean;
+  offset?: number;
+  length?: number;
 }
 
 export function register(program: Command): void {
@@ -128,25 +135,48 @@ export function register(program: Command): void {
   program
     .command("export <image>")
     .description("rebuild an image file from the local store (sparse, verified, atomic)")
-    .requiredOption("-o, --output <file>", "file to write")
+    .requiredOption("-o, --output <file>", "file to write; - writes to standard output")
     .option("--force", "overwrite an existing file")
-    .addHelpText("after", "\nExample:\n  nitro export lamp -o /var/lib/libvirt/images/lamp.qcow2\n")
-    .action(async (name: string, o: { output: string; force?: boolean }, cmd: Command) => {
+    .option("--offset <bytes>", "only from this byte of the image (e.g. 4096, 1M)", parseSize)
+    .option("--length <bytes>", "only this many bytes (default: to the end)", parseSize)
+    .addHelpText(
+      "after",
+      [
+        "",
+        "With -o -, the image goes to standard output in order as it is checked (zero runs as",
+        "zeros); a failure part-way is reported on stderr with a non-zero exit status.",
+        "",
+        "Examples:",
+        "  nitro export lamp -o /var/lib/libvirt/images/lamp.qcow2",
+        "  nitro export lamp -o - --offset 1M --length 64K | xxd | head",
+        "",
+      ].join("\n"),
+    )
+    .action(async (name: string, o: ExportFlags, cmd: Command) => {
       const ctx = CliContext.of(cmd);
-      const { exportImage } = await import("../../image/export.js");
+      const toStdout = o.output === "-";
+      if (toStdout && ctx.json)
+        throw usage("--json cannot be used with -o - (standard output carries the image)");
+      if (toStdout && o.force) throw usage("--force applies to a file, not to -o -");
+      const { exportImage, exportToStream, imageRange } = await import("../../image/export.js");
       await withStore(ctx, async (s) => {
         const r = requireRecipe(s, name);
-        const bar = byteBar(ctx, "export", r.size);
+        const range = imageRange(r, o.offset, o.length);
+        const bar = byteBar(ctx, "export", range.length);
         const t0 = performance.now();
+        const onProgress = (d: number) => bar.update(d);
         try {
-          await exportImage(s, r, o.output, { force: o.force, onProgress: (d) => bar.update(d) });
+          if (toStdout) await exportToStream(s, r, process.stdout, { range, onProgress });
+          else await exportImage(s, r, o.output, { force: o.force, range, onProgress });
         } finally {
           bar.stop();
         }
         const seconds = (performance.now() - t0) / 1000;
-        ctx.emit(
-          { name, output: o.output, size: r.size, digest: r.digest, seconds },
-          () => `exported ${name} to ${o.output} (${formatBytes(r.size)}, digest verified)`,
+        const part = range.length === r.size ? "" : ` bytes ${range.offset}-${range.offset + range.length}`;
+        const line = `exported ${name}${part} to ${toStdout ? "standard output" : o.output} (${formatBytes(range.length)}, verified)`;
+        if (toStdout) return ctx.info(line);
+        ctx.emit({ name, output: o.output, size: r.size, ...range, digest: r.digest, seconds }, () =>
+          line.replace(", verified)", ", digest verified)"),
         );
       });
     });

@@ -2,7 +2,7 @@ import { createRequire } from "node:module";
 import { writeFileSync } from "node:fs";
 import type { Command } from "commander";
 import { STRATEGIES, type Objective, type Plan, type Strategy } from "../../plan/types.js";
-import { SiteRegistry } from "../../site/registry.js";
+import { SiteRegistry, type SiteConfig } from "../../site/registry.js";
 import type { Store } from "../../store/store.js";
 import type { PullReport, PullSource } from "../../transfer/pull.js";
 import type { SiteSet } from "../../transfer/site-set.js";
@@ -11,7 +11,7 @@ import { siteTimeout } from "../../wire/liveness.js";
 import { formatBytes, formatRate, formatSeconds, parseDuration } from "../../util/units.js";
 import { CliContext, withStore } from "../context.js";
 import { multiBar } from "../progress.js";
-import { siteOpener, withSshOptions, type SshCliOptions } from "../site-options.js";
+import { siteOpener, sshOpenOptions, withSshOptions, type SshCliOptions } from "../site-options.js";
 
 const require = createRequire(import.meta.url);
 const { Option } = require("commander") as typeof import("commander");
@@ -188,14 +188,11 @@ export function register(program: Command): void {
     .action(async (image: string, o: PlanCliOptions & { output?: string; force?: boolean }, cmd: Command) => {
       const ctx = CliContext.of(cmd);
       const objective = objectiveOf(o);
-      if (o.output) (await import("../../image/image-file.js")).checkOutputTarget(o.output, o.force ?? false);
-      const loading = load();
       const { readConfig } = await import("../../store/config.js");
       const here = readConfig(ctx.repoDir).site;
-      if (o.site && o.site !== here)
-        throw usage(
-          `pull runs at the destination: this node is site '${here}', not '${o.site}'. Run it on ${o.site}'s node (for example: ssh ${o.site} nitro pull ${image}), or use 'nitro plan ${image} --site ${o.site}' to see the plan from here`,
-        );
+      if (o.site && o.site !== here) return pullAtSite(ctx, image, o.site, o);
+      if (o.output) (await import("../../image/image-file.js")).checkOutputTarget(o.output, o.force ?? false);
+      const loading = load();
       await withStoreAndSites(ctx, o, async (store, opened) => {
         const { Matrix, describeSources, pullChunks, resolveRecipe } = await loading;
         const recipe = await resolveRecipe(store, image, opened.sites);
@@ -219,6 +216,58 @@ export function register(program: Command): void {
         ctx.emit({ ...report, output: o.output ?? null }, () => describePull(report, o.output));
       });
     });
+}
+
+/**
+ * `pull --site X` for another site X: the pull runs at X (over SSH, with X's own sites and keys),
+ * its report comes back here; `-o` names a file at X.
+ */
+async function pullAtSite(
+  ctx: CliContext,
+  image: string,
+  site: string,
+  o: PlanCliOptions & { output?: string; force?: boolean },
+): Promise<void> {
+  const { remotePull, forwardedPullArgs } = await import("../../transfer/remote-pull.js");
+  const cfg = new SiteRegistry(ctx.repoDir).get(site);
+  ctx.info(`pulling ${image} at ${site}...`);
+  const stopBar = ctx.showProgress ? await followAtSite(ctx, cfg, image, o) : () => Promise.resolve();
+  const report = await remotePull<PullReport & { output: string | null }>(cfg, image, {
+    ...sshOpenOptions(ctx, o),
+    pullArgs: forwardedPullArgs(o),
+  }).finally(stopBar);
+  ctx.emit({ ...report, site }, () => `at ${site}: ${describePull(report, report.output ?? undefined)}`);
+}
+
+/** A bar of the bytes the far site holds of the image, asked every 2 s (none if it knows no recipe yet). */
+async function followAtSite(ctx: CliContext, cfg: SiteConfig, image: string, o: SshCliOptions) {
+  const [{ SiteSet }, { watchHeld }, { uniqueChunks }, { byteBar }] = await Promise.all([
+    import("../../transfer/site-set.js"),
+    import("../../transfer/replicate-watch.js"),
+    import("../../store/recipe.js"),
+    import("../progress.js"),
+  ]);
+  const sites = await SiteSet.open([cfg], siteOpener(ctx, o), () => undefined);
+  const recipe = await sites
+    .get(cfg.name)
+    ?.site.getRecipe(image)
+    .catch(() => undefined);
+  if (!recipe) {
+    await sites.close();
+    return () => Promise.resolve();
+  }
+  const chunks = uniqueChunks(recipe);
+  const bar = byteBar(
+    ctx,
+    cfg.name,
+    chunks.lengths.reduce((a, b) => a + b, 0),
+  );
+  const stop = watchHeld(sites, [cfg.name], chunks, (p) => bar.update(p.heldBytes), 1000);
+  return async () => {
+    stop();
+    bar.stop();
+    await sites.close();
+  };
 }
 
 function describePull(r: PullReport, output?: string): string {

@@ -64,10 +64,12 @@ export function register(program: Command): void {
             name: o.name,
             force: o.force,
             lockWait: ctx.lockWait,
-            onAdded: (r) =>
-              ctx.info(
-                `added ${r.recipe.name}: ${formatBytes(r.newBytes)} new of ${formatBytes(r.logicalBytes)}`,
-              ),
+            onAdded: (r) => {
+              if (!r.unchanged)
+                ctx.info(
+                  `added ${r.recipe.name}: ${formatBytes(r.newBytes)} new of ${formatBytes(r.logicalBytes)}`,
+                );
+            },
           });
           pushing = true; // from here on, each push closes its site
           const bars = multiBar(ctx);

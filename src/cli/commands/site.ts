@@ -1,10 +1,10 @@
 import type { Command } from "commander";
 import { SITE_KINDS, validateSiteConfig, type OpenSiteOptions } from "../../site/kinds.js";
 import { SiteRegistry, validateSiteName, type SiteConfig } from "../../site/registry.js";
-import { exists, notFound, usage } from "../../util/errors.js";
+import { Exit, exists, notFound, usage } from "../../util/errors.js";
 import { formatBytes, formatRate, parseBandwidth } from "../../util/units.js";
-import { siteOpener } from "../site-options.js";
 import { CliContext, withStore } from "../context.js";
+import { siteList, siteOpener, sshOpenOptions, withSshOptions, type SshCliOptions } from "../site-options.js";
 
 interface SiteAddOptions {
   init?: boolean;
@@ -130,5 +130,56 @@ export function register(program: Command): void {
       const ctx = CliContext.of(cmd);
       new SiteRegistry(ctx.repoDir).remove(name);
       ctx.emit({ removed: name }, () => `removed site ${name}`);
+    });
+
+  registerSync(site);
+}
+
+/** `site sync`: every site gets this node's site list and matrix; `sync-receive` is its far end. */
+function registerSync(site: Command): void {
+  withSshOptions(
+    site
+      .command("sync")
+      .description(
+        "give sites this node's site list and matrix (never its keys), so they can reach each other",
+      )
+      .option("--to <sites>", "only these sites, comma-separated (default: every configured site)"),
+  )
+    .addHelpText("after", "\nExample:\n  nitro site sync\n  nitro site sync --to lyon,paris --json\n")
+    .action(async (o: SshCliOptions & { to?: string }, cmd: Command) => {
+      const ctx = CliContext.of(cmd);
+      const [{ Matrix }, { syncPayload, syncSites }] = await Promise.all([
+        import("../../matrix/matrix.js"),
+        import("../../transfer/replicate-sync.js"),
+      ]);
+      const here = await withStore(ctx, (s) => s.config.site);
+      const registry = new SiteRegistry(ctx.repoDir);
+      const all = registry.list();
+      const targets = o.to ? siteList(o.to).map((n) => registry.get(n)) : all.filter((c) => c.name !== here);
+      const outcomes = await syncSites(
+        targets,
+        syncPayload(all, Matrix.load(ctx.repoDir)),
+        sshOpenOptions(ctx, o),
+      );
+      const failed = outcomes.filter((r) => "error" in r);
+      for (const r of outcomes) {
+        if (ctx.json) process.stdout.write(JSON.stringify(r) + "\n");
+        else if ("error" in r) process.stderr.write(`nitro: site sync to ${r.site} failed: ${r.error}\n`);
+      }
+      if (failed.length > 0) process.exitCode = failed.length < outcomes.length ? Exit.PARTIAL : Exit.REMOTE;
+      if (!ctx.json) ctx.info(`synced ${outcomes.length - failed.length} of ${outcomes.length} sites`);
+    });
+
+  site
+    .command("sync-receive", { hidden: true })
+    .description("merge a site list and matrix read on stdin (the far end of 'site sync')")
+    .action(async (_o: unknown, cmd: Command) => {
+      const ctx = CliContext.of(cmd);
+      const { applySync } = await import("../../transfer/replicate-sync.js");
+      const here = await withStore(ctx, (s) => s.config.site);
+      const chunks: Buffer[] = [];
+      for await (const c of process.stdin) chunks.push(c as Buffer);
+      const r = applySync(ctx.repoDir, here, Buffer.concat(chunks).toString("utf8"));
+      ctx.emit(r, () => `merged ${r.sites} sites and ${r.links} links`);
     });
 }

@@ -1,0 +1,1 @@
+"""A glance_store driver that keeps Glance's images in a nitro repository."""
