@@ -40,6 +40,7 @@ export interface SwiftInstance {
 export const SWIFT_PROXY = "/usr/bin/swift-proxy-server";
 
 export async function startSwift(): Promise<SwiftInstance> {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
   if (!existsSync(SWIFT_PROXY))
     throw new Error(`${SWIFT_PROXY} missing: run .ci/setup (Swift's Debian packages)`);
   const dir = await mkdtemp(join(tmpdir(), "nitro-swift-"));

@@ -1,0 +1,143 @@
+import {
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client,
+} from "@aws-sdk/client-s3";
+import { Upload } from "@aws-sdk/lib-storage";
+import { DEFAULT_RETRY, withRetry, type RetryPolicy } from "./retry.js";
+import type { S3Location } from "./url.js";
+
+/** Objects larger than this go up as multipart uploads of parts this size, several at once. */
+export const PART_BYTES = 8 * 1024 * 1024;
+const PARTS_IN_FLIGHT = 4;
+
+export interface ListedObject {
+  /** Relative to the site's prefix. */
+  key: string;
+  size: number;
+}
+
+/**
+ * The site's objects under its prefix: every call retried on transient failures (retry.ts) and
+ * failing as a NitroError that names the site and the key.
+ */
+export class Bucket {
+  constructor(
+    private readonly client: S3Client,
+    readonly location: S3Location,
+    private readonly siteName: string,
+    private readonly policy: RetryPolicy = DEFAULT_RETRY,
+  ) {}
+
+  private what(op: string, key: string): string {
+    return `site '${this.siteName}' (s3://${this.location.bucket}/${this.location.prefix}${key}): ${op}`;
+  }
+
+  private full(key: string): string {
+    return this.location.prefix + key;
+  }
+
+  /** The whole object, or undefined when there is none. */
+  async get(key: string): Promise<Buffer | undefined> {
+    return withRetry(
+      this.what("get", key),
+      async () => {
+        try {
+          const r = await this.client.send(
+            new GetObjectCommand({ Bucket: this.location.bucket, Key: this.full(key) }),
+          );
+          return Buffer.from(await r.Body!.transformToByteArray());
+        } catch (err) {
+          if ((err as { name?: string }).name === "NoSuchKey") return undefined;
+          throw err;
+        }
+      },
+      this.policy,
+    );
+  }
+
+  /** `length` bytes from `start`; a shorter answer (a truncated object) is an error. */
+  async getRange(key: string, start: number, length: number): Promise<Buffer> {
+    return withRetry(
+      this.what(`get bytes ${start}-${start + length - 1}`, key),
+      async () => {
+        const r = await this.client.send(
+          new GetObjectCommand({
+            Bucket: this.location.bucket,
+            Key: this.full(key),
+            Range: `bytes=${start}-${start + length - 1}`,
+          }),
+        );
+        const bytes = Buffer.from(await r.Body!.transformToByteArray());
+        if (bytes.length !== length) throw new Error(`got ${bytes.length} bytes of ${length}`);
+        return bytes;
+      },
+      this.policy,
+    );
+  }
+
+  async exists(key: string): Promise<boolean> {
+    return withRetry(
+      this.what("head", key),
+      async () => {
+        try {
+          await this.client.send(
+            new HeadObjectCommand({ Bucket: this.location.bucket, Key: this.full(key) }),
+          );
+          return true;
+        } catch (err) {
+          const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+          if (e.name === "NotFound" || e.$metadata?.httpStatusCode === 404) return false;
+          throw err;
+        }
+      },
+      this.policy,
+    );
+  }
+
+  /** Stores an object; above PART_BYTES as a multipart upload (an interrupted one is aborted). */
+  async put(key: string, body: Buffer): Promise<void> {
+    const params = { Bucket: this.location.bucket, Key: this.full(key), Body: body };
+    await withRetry(
+      this.what("put", key),
+      async () => {
+        if (body.length <= PART_BYTES) await this.client.send(new PutObjectCommand(params));
+        else
+          await new Upload({
+            client: this.client,
+            params,
+            partSize: PART_BYTES,
+            queueSize: PARTS_IN_FLIGHT,
+            leavePartsOnError: false,
+          }).done();
+      },
+      this.policy,
+    );
+  }
+
+  /** Every object whose key starts with `sub`, page by page. */
+  async list(sub: string): Promise<ListedObject[]> {
+    const out: ListedObject[] = [];
+    let token: string | undefined;
+    do {
+      const page = await withRetry(
+        this.what("list", sub),
+        () =>
+          this.client.send(
+            new ListObjectsV2Command({
+              Bucket: this.location.bucket,
+              Prefix: this.full(sub),
+              ContinuationToken: token,
+            }),
+          ),
+        this.policy,
+      );
+      for (const o of page.Contents ?? [])
+        if (o.Key) out.push({ key: o.Key.slice(this.location.prefix.length), size: o.Size ?? 0 });
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return out;
+  }
+}

@@ -1,0 +1,65 @@
+import {
+  decodeRecipe,
+  encodeRecipe,
+  entryCount,
+  entryId,
+  summarize,
+  validateImageName,
+  verifyRecipe,
+} from "../../store/recipe.js";
+import { ZERO_ID, type Recipe, type RecipeSummary } from "../../store/types.js";
+import { exists } from "../../util/errors.js";
+import type { Bucket } from "./bucket.js";
+import { RECIPES, recipeKey } from "./layout.js";
+import { mapLimit } from "./parallel.js";
+import type { SiteIndex } from "./site-index.js";
+
+const GETS_IN_FLIGHT = 8;
+
+export async function getRecipeFromBucket(bucket: Bucket, name: string): Promise<Recipe | undefined> {
+  validateImageName(name);
+  const key = recipeKey(name);
+  const bytes = await bucket.get(key);
+  return bytes ? decodeRecipe(bytes) : undefined;
+}
+
+/**
+ * Stores a recipe with the store's rules (src/store/store.ts putRecipe): checked first; the same
+ * recipe again changes nothing; another recipe under the name of a complete image is refused
+ * (EXISTS) unless `force`. The recipe object is the one key a writer may replace: with s3api's
+ * lack of conditional PUT, two pushes of different images under one name at once end with one
+ * of them (the last), as with a local store.
+ */
+export async function putRecipeToBucket(
+  bucket: Bucket,
+  index: SiteIndex,
+  recipe: Recipe,
+  force: boolean,
+): Promise<void> {
+  validateImageName(recipe.name);
+  verifyRecipe(recipe);
+  const old = await getRecipeFromBucket(bucket, recipe.name);
+  if (old && old.digest === recipe.digest && old.size === recipe.size) return;
+  if (old && !force) {
+    await index.ensure();
+    if (complete(old, index))
+      throw exists(
+        `image '${recipe.name}' already exists here with other content (digest ${old.digest.slice(0, 16)}…); use --force to replace it`,
+      );
+  }
+  await bucket.put(recipeKey(recipe.name), encodeRecipe(recipe));
+}
+
+export async function listRecipesInBucket(bucket: Bucket): Promise<RecipeSummary[]> {
+  const names = (await bucket.list(RECIPES)).map((o) => o.key.slice(RECIPES.length));
+  const recipes = await mapLimit(names, GETS_IN_FLIGHT, (n) => getRecipeFromBucket(bucket, n));
+  return recipes.filter((r): r is Recipe => r !== undefined).map(summarize);
+}
+
+function complete(recipe: Recipe, index: SiteIndex): boolean {
+  for (let i = 0, n = entryCount(recipe); i < n; i++) {
+    const id = entryId(recipe, i);
+    if (!id.equals(ZERO_ID) && !index.has(id)) return false;
+  }
+  return true;
+}

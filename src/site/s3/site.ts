@@ -1,0 +1,120 @@
+import type { S3Client } from "@aws-sdk/client-s3";
+import { FrameCodec } from "../../store/codec.js";
+import { Codec, type ChunkId, type Frame, type Recipe, type RecipeSummary } from "../../store/types.js";
+import { corrupt, remote } from "../../util/errors.js";
+import type { ProbeResult, PutProgress, PutRecipeOptions, PutResult, WriteSite } from "../site.js";
+import { Bucket } from "./bucket.js";
+import { SITE_CONFIG_KEY, SITE_FORMAT, SITE_VERSION } from "./layout.js";
+import { probeBucket } from "./probe.js";
+import { putFramesToBucket } from "./put-frames.js";
+import { readFramesFromBucket } from "./read-frames.js";
+import { getRecipeFromBucket, listRecipesInBucket, putRecipeToBucket } from "./recipes.js";
+import type { RetryPolicy } from "./retry.js";
+import { SiteIndex } from "./site-index.js";
+import type { S3Location } from "./url.js";
+
+export interface S3SiteParts {
+  client: S3Client;
+  location: S3Location;
+  /** Where copies of the site's pack index objects are kept between runs; none: memory only. */
+  cacheDir?: string;
+  retry?: RetryPolicy;
+}
+
+/**
+ * A site kept in an S3 bucket (AWS, Swift's s3api, Ceph RGW, MinIO) under a key prefix, in
+ * nitro's own formats (see layout.ts). Opened with `S3Site.open`, which checks (or, for an empty
+ * prefix, writes) the site's format object.
+ */
+export class S3Site implements WriteSite {
+  private readonly bucket: Bucket;
+  private readonly index: SiteIndex;
+  private readonly codec = new FrameCodec(Codec.Zstd, 3);
+  private closed = false;
+
+  private constructor(
+    readonly name: string,
+    private readonly parts: S3SiteParts,
+  ) {
+    this.bucket = new Bucket(parts.client, parts.location, name, parts.retry);
+    this.index = new SiteIndex(this.bucket, parts.cacheDir);
+  }
+
+  static async open(name: string, parts: S3SiteParts): Promise<S3Site> {
+    const site = new S3Site(name, parts);
+    try {
+      await site.checkFormat();
+    } catch (err) {
+      parts.client.destroy();
+      throw err;
+    }
+    return site;
+  }
+
+  private async checkFormat(): Promise<void> {
+    const where = `site '${this.name}' (s3://${this.parts.location.bucket}/${this.parts.location.prefix})`;
+    const bytes = await this.bucket.get(SITE_CONFIG_KEY);
+    if (!bytes) {
+      // Two first writers at once write the same bytes: either copy is right.
+      const config = { format: SITE_FORMAT, version: SITE_VERSION, created: new Date().toISOString() };
+      await this.bucket.put(SITE_CONFIG_KEY, Buffer.from(JSON.stringify(config, null, 2) + "\n"));
+      return;
+    }
+    let config: { format?: unknown; version?: unknown };
+    try {
+      config = JSON.parse(bytes.toString("utf8")) as typeof config;
+    } catch {
+      throw corrupt(`${where}: ${SITE_CONFIG_KEY} is not JSON`);
+    }
+    if (config.format !== SITE_FORMAT)
+      throw corrupt(`${where}: ${SITE_CONFIG_KEY} is not a nitro site's (format ${String(config.format)})`);
+    if (config.version !== SITE_VERSION)
+      throw corrupt(`${where}: format version ${String(config.version)}, this nitro reads ${SITE_VERSION}`);
+  }
+
+  private live(): void {
+    if (this.closed) throw remote(`site '${this.name}' is closed`);
+  }
+
+  async has(ids: ChunkId[]): Promise<boolean[]> {
+    this.live();
+    await this.index.ensure();
+    return ids.map((id) => this.index.has(id));
+  }
+
+  async *getFrames(ids: ChunkId[]): AsyncIterable<Frame> {
+    this.live();
+    yield* readFramesFromBucket(this.bucket, this.index, this.codec, ids, this.name);
+  }
+
+  async putFrames(frames: AsyncIterable<Frame>, onProgress?: (p: PutProgress) => void): Promise<PutResult> {
+    this.live();
+    return putFramesToBucket(this.bucket, this.index, this.codec, frames, onProgress);
+  }
+
+  async putRecipe(recipe: Recipe, opts: PutRecipeOptions = {}): Promise<void> {
+    this.live();
+    await putRecipeToBucket(this.bucket, this.index, recipe, opts.force === true);
+  }
+
+  async getRecipe(name: string): Promise<Recipe | undefined> {
+    this.live();
+    return getRecipeFromBucket(this.bucket, name);
+  }
+
+  async listRecipes(): Promise<RecipeSummary[]> {
+    this.live();
+    return listRecipesInBucket(this.bucket);
+  }
+
+  async probe(bytes: number): Promise<ProbeResult> {
+    this.live();
+    return probeBucket(this.bucket, bytes);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.parts.client.destroy();
+  }
+}
