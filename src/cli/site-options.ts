@@ -1,6 +1,8 @@
 import type { Command } from "commander";
-import { SiteRegistry } from "../site/registry.js";
-import type { Site } from "../site/site.js";
+import type { OpenSiteOptions } from "../site/kinds.js";
+import { SiteRegistry, type SiteConfig } from "../site/registry.js";
+import type { ReadSite, WriteSite } from "../site/site.js";
+import type { SiteOpener } from "../transfer/site-set.js";
 import type { CliContext } from "./context.js";
 
 export interface SshCliOptions {
@@ -25,16 +27,34 @@ export function withSshOptions(cmd: Command): Command {
     .option("--ssh-config <file>", "ssh_config file (default ~/.ssh/config)");
 }
 
-export async function openNamedSite(ctx: CliContext, name: string, o: SshCliOptions): Promise<Site> {
-  const cfg = new SiteRegistry(ctx.repoDir).get(name);
-  const { openSite } = await import("../site/open.js");
-  return openSite(cfg, {
+function openOptions(ctx: CliContext, o: SshCliOptions): OpenSiteOptions {
+  return {
     acceptNew: o.acceptNew,
     lockWait: ctx.lockWait,
     identityFiles: o.identity,
     knownHostsPath: o.knownHosts,
     sshConfigPath: o.sshConfig,
-  });
+  };
+}
+
+/** Opens configured sites with this command's SSH options. */
+export function siteOpener(ctx: CliContext, o: SshCliOptions): SiteOpener {
+  return async (cfg) => {
+    const { openSite } = await import("../site/open.js");
+    return openSite(cfg, openOptions(ctx, o));
+  };
+}
+
+/** Opens configured sites to write to: one that refuses writes is refused (exit 1) before any transfer. */
+export function writeSiteOpener(ctx: CliContext, o: SshCliOptions): (cfg: SiteConfig) => Promise<WriteSite> {
+  return async (cfg) => {
+    const { openWriteSite } = await import("../site/open.js");
+    return openWriteSite(cfg, openOptions(ctx, o));
+  };
+}
+
+export async function openNamedSite(ctx: CliContext, name: string, o: SshCliOptions): Promise<ReadSite> {
+  return siteOpener(ctx, o)(new SiteRegistry(ctx.repoDir).get(name));
 }
 
 /** "lyon,paris" or repeated flags → names, in order, without duplicates. */

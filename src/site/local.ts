@@ -1,16 +1,11 @@
 import { randomFillSync } from "node:crypto";
 import type { Store } from "../store/store.js";
-import { sharedVerifier } from "../store/verify-pool.js";
+import { receiveFrames } from "../store/receive.js";
 import type { ChunkId, Frame, Recipe, RecipeSummary } from "../store/types.js";
-import type { ProbeResult, PutProgress, PutResult, Site } from "./site.js";
-
-/** Commit (and report durable progress) after this many received payload bytes. */
-const COMMIT_EVERY = 64 * 1024 * 1024;
-/** Frames being checked on the verifier's thread while earlier ones are written. */
-const VERIFY_AHEAD = 4;
+import type { ProbeResult, PutProgress, PutRecipeOptions, PutResult, WriteSite } from "./site.js";
 
 /** A site whose store is in this process: a local directory, or the far end of `nitro serve`. */
-export class LocalSite implements Site {
+export class LocalSite implements WriteSite {
   constructor(
     readonly name: string,
     readonly store: Store,
@@ -23,38 +18,8 @@ export class LocalSite implements Site {
 
   async putFrames(frames: AsyncIterable<Frame>, onProgress?: (p: PutProgress) => void): Promise<PutResult> {
     const writer = await this.store.writer(this.lockWait);
-    const res: PutResult = { chunks: 0, rawBytes: 0, wireBytes: 0, skipped: 0 };
-    const progress = () =>
-      onProgress?.({ chunks: res.chunks + res.skipped, rawBytes: res.rawBytes, wireBytes: res.wireBytes });
-    let since = 0;
-    const store = async ({ frame, checked }: { frame: Frame; checked?: Promise<void> }) => {
-      if (checked) await checked;
-      const r = writer.addFrame(frame, checked !== undefined);
-      frame.release?.();
-      await writer.drain();
-      res.chunks += r.stored;
-      res.skipped += r.skipped;
-      res.rawBytes += r.storedBytes;
-      res.wireBytes += frame.payload.length;
-      since += frame.payload.length;
-      if (since >= COMMIT_EVERY) {
-        await writer.commit();
-        since = 0;
-        progress();
-      }
-    };
     try {
-      const ahead: { frame: Frame; checked?: Promise<void> }[] = [];
-      for await (const frame of frames) {
-        const checked = sharedVerifier?.verify(frame);
-        checked?.catch(() => undefined); // awaited in order by store()
-        ahead.push({ frame, checked });
-        if (ahead.length > VERIFY_AHEAD) await store(ahead.shift()!);
-      }
-      for (const item of ahead.splice(0)) await store(item);
-      await writer.commit();
-      progress();
-      return res;
+      return await receiveFrames(writer, frames, onProgress);
     } finally {
       writer.close();
     }
@@ -64,8 +29,8 @@ export class LocalSite implements Site {
     yield* this.store.readFrames(ids);
   }
 
-  async putRecipe(recipe: Recipe): Promise<void> {
-    this.store.putRecipe(recipe);
+  async putRecipe(recipe: Recipe, opts?: PutRecipeOptions): Promise<void> {
+    this.store.putRecipe(recipe, opts);
   }
 
   async getRecipe(name: string): Promise<Recipe | undefined> {

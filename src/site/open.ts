@@ -1,51 +1,21 @@
-import { LocalSite } from "./local.js";
-import { parseSiteUrl, type SiteConfig } from "./registry.js";
-import { RemoteSite } from "./remote.js";
-import type { Site } from "./site.js";
-import { parseSshUrl } from "./ssh/url.js";
-import { ThrottledSite } from "./throttled.js";
+import { checkSiteUrl, type OpenSiteOptions } from "./kinds.js";
+import type { SiteConfig } from "./registry.js";
+import { requireWriteSite, type ReadSite, type WriteSite } from "./site.js";
 
-export interface OpenSiteOptions {
-  acceptNew?: boolean;
-  lockWait?: number;
-  knownHostsPath?: string;
-  sshConfigPath?: string;
-  identityFiles?: string[];
+export type { OpenSiteOptions } from "./kinds.js";
+
+/** Opens a configured site with its kind: a WriteSite, or a ReadSite only when it refuses writes. */
+export function openSite(cfg: SiteConfig, opts: OpenSiteOptions = {}): Promise<ReadSite> {
+  return checkSiteUrl(cfg.url).open(cfg, opts);
 }
 
-/** Opens a configured site: the store in-process for a path, `nitro serve` over SSH otherwise. */
-export async function openSite(cfg: SiteConfig, opts: OpenSiteOptions = {}): Promise<Site> {
-  const loc = parseSiteUrl(cfg.url);
-  if (loc.kind === "local") {
-    const { Store } = await import("../store/store.js");
-    const site = new LocalSite(cfg.name, Store.open(loc.path), opts.lockWait);
-    return cfg.simulateRate ? new ThrottledSite(site, cfg.simulateRate) : site;
+/** Opens a site to write to; one that refuses writes is closed and refused (exit 1) up front. */
+export async function openWriteSite(cfg: SiteConfig, opts: OpenSiteOptions = {}): Promise<WriteSite> {
+  const site = await openSite(cfg, opts);
+  try {
+    return requireWriteSite(site);
+  } catch (err) {
+    await site.close().catch(() => undefined);
+    throw err;
   }
-  // Loaded on demand: ssh2 takes ~90 ms to import, which every local command would pay.
-  const { openSshChannel, checkSshCryptoBinding } = await import("./ssh/connect.js");
-  checkSshCryptoBinding();
-  const url = parseSshUrl(loc.url);
-  const command = `${cfg.remoteCommand ?? "nitro"} serve --stdio --repo ${shellQuote(url.path)}`;
-  const channel = await openSshChannel({
-    host: url.host,
-    user: url.user,
-    port: url.port,
-    command,
-    identityFiles: [...(cfg.identity ? [cfg.identity] : []), ...(opts.identityFiles ?? [])],
-    configPath: opts.sshConfigPath,
-    knownHostsPath: opts.knownHostsPath,
-    acceptNew: opts.acceptNew,
-  });
-  let stderr = "";
-  channel.stderr.on("data", (d: Buffer) => {
-    if (stderr.length < 4096) stderr += d.toString();
-  });
-  return new RemoteSite(cfg.name, channel.stream, {
-    describeClose: () => stderr.trim() || undefined,
-    closeTransport: () => channel.close(),
-  });
-}
-
-export function shellQuote(s: string): string {
-  return /^[A-Za-z0-9_./:@%+=-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }

@@ -1,44 +1,44 @@
 import { existsSync, readFileSync } from "node:fs";
-import { isAbsolute, join } from "node:path";
+import { join } from "node:path";
 import { writeFileAtomic } from "../store/config.js";
 import { exists, notFound, usage } from "../util/errors.js";
-import { parseSshUrl } from "./ssh/url.js";
+import { validateSiteConfig } from "./kinds.js";
 
-/** A site as this node knows it (sites.json in the repository). */
-export interface SiteConfig {
+/** What every site has, whatever its kind. */
+export interface SiteEntry {
   name: string;
-  /** An absolute path, file:///abs/path, or ssh://[user@]host[:port]/path. */
+  /** Its kind comes from the scheme: an absolute path or file:///abs/path, ssh://[user@]host[:port]/path. */
   url: string;
   /** Egress price of data leaving that site, USD per GB (1e9 bytes). */
   egressCost?: number;
-  /** Local sites only: a simulated link rate in bytes/s, so a demo's plan matters. */
+}
+
+/** The options of a local site (a repository directory on this machine). */
+export interface LocalSiteOptions {
+  /** A simulated link rate in bytes/s, so a demo's plan matters. */
   simulateRate?: number;
-  /** SSH sites: the command that runs nitro on the far side (default `nitro`). */
+}
+
+/** The options of an SSH site (`nitro serve --stdio` on the far host). */
+export interface SshSiteOptions {
+  /** The command that runs nitro on the far side (default `nitro`). */
   remoteCommand?: string;
-  /** SSH sites: identity file. */
+  /** Identity file. */
   identity?: string;
 }
+
+/**
+ * A site as sites.json stores it: the common fields and its kind's options side by side, under
+ * the field names older versions wrote. Which options a site may carry depends on its kind
+ * (checked by validateSiteConfig).
+ */
+export type SiteConfig = SiteEntry & LocalSiteOptions & SshSiteOptions;
 
 const SITE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export function validateSiteName(name: string): string {
   if (!SITE_NAME.test(name)) throw usage(`invalid site name '${name}': 1-64 letters, digits, '.', '_', '-'`);
   return name;
-}
-
-export type SiteLocation = { kind: "local"; path: string } | { kind: "ssh"; url: string };
-
-export function parseSiteUrl(url: string): SiteLocation {
-  if (url.startsWith("ssh://")) {
-    parseSshUrl(url);
-    return { kind: "ssh", url };
-  }
-  const path = url.startsWith("file://") ? decodeURIComponent(url.slice("file://".length)) : url;
-  if (!isAbsolute(path))
-    throw usage(
-      `site URL '${url}' must be an absolute path, file:///abs/path or ssh://[user@]host[:port]/path`,
-    );
-  return { kind: "local", path };
 }
 
 export class SiteRegistry {
@@ -61,7 +61,7 @@ export class SiteRegistry {
 
   add(site: SiteConfig, force = false): void {
     validateSiteName(site.name);
-    parseSiteUrl(site.url);
+    validateSiteConfig(site);
     const sites = this.list();
     if (sites.some((s) => s.name === site.name) && !force)
       throw exists(`site '${site.name}' already exists (use --force to replace it)`);

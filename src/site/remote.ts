@@ -6,7 +6,7 @@ import { checkFrameLimits, decodeFrame, frameBodyBytes, frameMessage } from "../
 import { decodePutAck, decodePutDone, message } from "../wire/messages.js";
 import { Limits, Msg } from "../wire/protocol.js";
 import { Wakeup } from "../util/wakeup.js";
-import type { ProbeResult, PutProgress, PutRecipeOptions, PutResult, Site } from "./site.js";
+import type { ProbeResult, PutProgress, PutRecipeOptions, PutResult, WriteSite } from "./site.js";
 
 export interface RemoteSiteOptions extends ProtocolClientOptions {
   /**
@@ -28,7 +28,7 @@ const MAX_DOWNLOADS = 32;
  * The protocol is the ProtocolClient's; here are the Site operations and the flow control of bulk
  * transfers (the upload window, download credit).
  */
-export class RemoteSite implements Site {
+export class RemoteSite implements WriteSite {
   private readonly client: ProtocolClient;
   private readonly getWindow: number;
   private putTurn: Promise<void> = Promise.resolve();

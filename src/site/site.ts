@@ -1,3 +1,4 @@
+import { Exit, NitroError } from "../util/errors.js";
 import type { ChunkId, Frame, PutProgress, PutResult, Recipe, RecipeSummary } from "../store/types.js";
 
 export type { PutProgress, PutResult } from "../store/types.js";
@@ -58,13 +59,16 @@ export interface MaintainSite extends WriteSite {
   readonly maintainable: true;
 }
 
-/** Transitional: every use is to name the capability it needs (ReadSite, WriteSite, MaintainSite). */
-export type Site = WriteSite;
-
 export function isWriteSite(site: ReadSite): site is WriteSite {
   return typeof (site as Partial<WriteSite>).putFrames === "function";
 }
 
 export function isMaintainSite(site: ReadSite): site is MaintainSite {
   return (site as Partial<MaintainSite>).maintainable === true;
+}
+
+/** The site as a WriteSite, or a clear refusal (exit 1) before anything is sent to it. */
+export function requireWriteSite(site: ReadSite): WriteSite {
+  if (!isWriteSite(site)) throw new NitroError(Exit.FAILURE, `site ${site.name} is read-only`);
+  return site;
 }

@@ -1,6 +1,7 @@
 import { createRequire } from "node:module";
 import type { Database, RootDatabase } from "lmdb";
-import type { ChunkId } from "./types.js";
+import { decodeRecipe, encodeRecipe, summarize } from "./recipe.js";
+import type { ChunkId, Recipe, RecipeSummary } from "./types.js";
 
 const require = createRequire(import.meta.url);
 const { open } = require("lmdb") as typeof import("lmdb");
@@ -70,6 +71,24 @@ export class IndexDb {
   location(id: ChunkId): ChunkLocation | undefined {
     const v = this.chunks.get(id);
     return v ? decodeLocation(v) : undefined;
+  }
+
+  recipe(name: string): Recipe | undefined {
+    const v = this.recipes.get(name);
+    return v ? decodeRecipe(v) : undefined;
+  }
+
+  summaries(): RecipeSummary[] {
+    return [...this.heads.getRange()].map(({ value }) => JSON.parse(value) as RecipeSummary);
+  }
+
+  /**
+   * Records a recipe and its summary, inside a write transaction. Checking it is the caller's
+   * part (Store.putRecipe, StoreWriter.commit): this only writes.
+   */
+  writeRecipe(recipe: Recipe): void {
+    this.recipes.putSync(recipe.name, encodeRecipe(recipe));
+    this.heads.putSync(recipe.name, JSON.stringify(summarize(recipe)));
   }
 
   counters(): Counters {

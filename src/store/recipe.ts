@@ -110,6 +110,12 @@ export function verifyRecipe(r: Recipe): void {
   if (!digestMatches(r)) throw corrupt(`image '${r.name}': its chunk list does not match its digest`);
 }
 
+/** What every recipe must be before it is stored: a valid name, a chunk list matching its digest. */
+export function validateRecipe(r: Recipe): void {
+  validateImageName(r.name);
+  verifyRecipe(r);
+}
+
 export function summarize(r: Recipe): RecipeSummary {
   return { name: r.name, size: r.size, digest: r.digest, created: r.created, chunks: entryCount(r) };
 }

@@ -1,5 +1,5 @@
 import { createRequire } from "node:module";
-import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { BufferPool } from "../util/buffer-pool.js";
 import { corrupt, exists, notFound } from "../util/errors.js";
@@ -14,19 +14,12 @@ import {
 } from "./config.js";
 import { IndexDb, type ChunkLocation, type Counters } from "./index-db.js";
 import { RepoLock } from "./lock.js";
-import { FRAME_HEADER_BYTES, PackReader, parseFrameHeader, type ParsedFrameHeader } from "./pack.js";
-import {
-  decodeRecipe,
-  digestMatches,
-  encodeRecipe,
-  entryCount,
-  entryId,
-  summarize,
-  validateImageName,
-} from "./recipe.js";
+import { checkStore, type CheckReport } from "./check.js";
+import { nextPackId, packDir, packIds, packPath } from "./layout.js";
+import { PackReader, parseFrameHeader } from "./pack.js";
+import { entryCount, entryId, validateImageName, validateRecipe } from "./recipe.js";
 import {
   Codec,
-  ENTRY_BYTES,
   ZERO_ID,
   type ChunkId,
   type Frame,
@@ -47,21 +40,8 @@ export interface StoreStats extends Counters {
   packBytes: number;
 }
 
-export interface CheckReport {
-  chunks: number;
-  frames: number;
-  recipes: number;
-  /** Images known here whose chunks are not all here (announced by a push to another site). */
-  incomplete: string[];
-  errors: string[];
-}
-
 const FRAME_CACHE = 8;
 const REFRAME_TARGET = 2 * 1024 * 1024;
-
-export const packDir = (dir: string) => join(dir, "packs");
-export const packPath = (dir: string, id: number) =>
-  join(packDir(dir), `${String(id).padStart(8, "0")}.pack`);
 
 /**
  * The store engine: chunks in frames in append-only packs, an LMDB index, recipes. The same class
@@ -179,16 +159,14 @@ export class Store {
   }
 
   getRecipe(name: string): Recipe | undefined {
-    validateImageName(name);
-    const v = this.index.recipes.get(name);
-    return v ? decodeRecipe(v) : undefined;
+    return this.index.recipe(validateImageName(name));
   }
 
   listRecipes(): RecipeSummary[] {
-    return [...this.index.heads.getRange()].map(({ value }) => JSON.parse(value) as RecipeSummary);
+    return this.index.summaries();
   }
 
-  /** Missing chunks of a recipe: a recipe is only ever stored when this is empty. */
+  /** Chunks of a recipe this store lacks: none for a complete image. */
   missingChunks(recipe: Recipe): number {
     let missing = 0;
     for (let i = 0, n = entryCount(recipe); i < n; i++) {
@@ -199,24 +177,29 @@ export class Store {
   }
 
   /**
-   * Stores a recipe. A site may hold the recipe of an image whose chunks it lacks (push announces
-   * images to every site so any of them can find it); export and serve check completeness.
+   * Stores a recipe, checked first: a valid name, a chunk list matching its digest (else CORRUPT).
+   * The same recipe again changes nothing. A different recipe under the name of a complete image
+   * is refused (EXISTS) unless `force`; an incomplete one (announced, its chunks elsewhere) is
+   * replaced. A site may hold the recipe of an image whose chunks it lacks (push announces images
+   * to every site so any of them can find it); export and serve check completeness.
    */
-  putRecipe(recipe: Recipe): void {
-    validateImageName(recipe.name);
-    this.index.env.transactionSync(() => this.writeRecipe(recipe));
-  }
-
-  /** Inside a write transaction. */
-  writeRecipe(recipe: Recipe): void {
-    this.index.recipes.putSync(recipe.name, encodeRecipe(recipe));
-    this.index.heads.putSync(recipe.name, JSON.stringify(summarize(recipe)));
+  putRecipe(recipe: Recipe, opts: { force?: boolean } = {}): void {
+    validateRecipe(recipe);
+    this.index.env.transactionSync(() => {
+      const old = this.index.recipe(recipe.name);
+      if (old && old.digest === recipe.digest && old.size === recipe.size) return;
+      if (old && !opts.force && this.missingChunks(old) === 0)
+        throw exists(
+          `image '${recipe.name}' already exists here with other content (digest ${old.digest.slice(0, 16)}…); use --force to replace it`,
+        );
+      this.index.writeRecipe(recipe);
+    });
   }
 
   stats(): StoreStats {
     const heads = this.listRecipes();
     let packBytes = 0;
-    for (const f of readdirSync(packDir(this.dir))) packBytes += statSync(join(packDir(this.dir), f)).size;
+    for (const id of packIds(this.dir)) packBytes += statSync(packPath(this.dir, id)).size;
     return {
       ...this.index.counters(),
       images: heads.length,
@@ -225,80 +208,9 @@ export class Store {
     };
   }
 
-  /**
-   * Walks every pack frame by frame: each index entry must point at a frame that lists it (and,
-   * with readData, whose bytes hash to it); every recipe must be complete. Unreferenced frames
-   * (left by an interrupted write) are counted, not errors.
-   */
+  /** The consistency check (see check.ts). */
   check(readData: boolean): CheckReport {
-    const report: CheckReport = {
-      chunks: this.index.chunks.getCount(),
-      frames: 0,
-      recipes: 0,
-      incomplete: [],
-      errors: [],
-    };
-    let verified = 0;
-    for (const file of readdirSync(packDir(this.dir)).sort()) {
-      const m = /^(\d+)\.pack$/.exec(file);
-      if (!m) continue;
-      const pack = Number(m[1]);
-      const size = statSync(join(packDir(this.dir), file)).size;
-      for (let offset = 0; offset + FRAME_HEADER_BYTES <= size;) {
-        const where = `pack ${pack} at ${offset}`;
-        let h: ParsedFrameHeader;
-        try {
-          const head = this.packs.read(pack, offset, FRAME_HEADER_BYTES);
-          const count = head.readUInt16LE(6);
-          h = parseFrameHeader(
-            this.packs.read(pack, offset, FRAME_HEADER_BYTES + count * ENTRY_BYTES),
-            where,
-          );
-        } catch {
-          break; // the torn tail of an interrupted write: nothing in the index points past it
-        }
-        const length = h.headerLength + h.payloadLength;
-        const mine = h.chunks.map((c) => {
-          const loc = this.index.location(c.id);
-          return loc !== undefined && loc.pack === pack && loc.frameOffset === offset;
-        });
-        if (mine.some(Boolean)) report.frames++;
-        let raw: Buffer | undefined;
-        if (readData && mine.some(Boolean)) {
-          try {
-            raw = this.codec.decode(
-              h.codec,
-              this.packs.read(pack, offset + h.headerLength, h.payloadLength),
-              h.rawLength,
-            );
-          } catch (err) {
-            report.errors.push(`${where}: ${(err as Error).message}`);
-          }
-        }
-        let inner = 0;
-        h.chunks.forEach((c, i) => {
-          if (mine[i]) {
-            if (!readData) verified++;
-            else if (raw && blake3(raw.subarray(inner, inner + c.length)).equals(c.id)) verified++;
-            else if (raw) report.errors.push(`chunk ${c.id.toString("hex")} in ${where} is corrupt`);
-          }
-          inner += c.length;
-        });
-        offset += length;
-      }
-    }
-    if (verified !== report.chunks && report.errors.length === 0)
-      report.errors.push(`${report.chunks - verified} index entries point at no valid frame`);
-    for (const s of this.listRecipes()) {
-      report.recipes++;
-      const r = this.getRecipe(s.name);
-      const missing = r ? this.missingChunks(r) : 0;
-      if (!r) report.errors.push(`image '${s.name}': listed but its recipe is missing`);
-      else if (!digestMatches(r))
-        report.errors.push(`image '${s.name}': its chunk list does not match its digest`);
-      else if (missing > 0) report.incomplete.push(s.name);
-    }
-    return report;
+    return checkStore(this, readData);
   }
 
   private frameRaw(loc: ChunkLocation): Buffer {
@@ -321,13 +233,4 @@ export class Store {
     this.packs.close();
     await this.index.close();
   }
-}
-
-function nextPackId(dir: string): number {
-  let max = 0;
-  for (const f of readdirSync(packDir(dir))) {
-    const m = /^(\d+)\.pack$/.exec(f);
-    if (m) max = Math.max(max, Number(m[1]));
-  }
-  return max + 1;
 }

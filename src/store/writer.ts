@@ -1,10 +1,12 @@
 import { createRequire } from "node:module";
 import { corrupt } from "../util/errors.js";
-import { encodeLocation } from "./index-db.js";
+import type { FrameCodec } from "./codec.js";
+import type { StoreConfig } from "./config.js";
+import { encodeLocation, type IndexDb } from "./index-db.js";
+import { packPath } from "./layout.js";
 import type { RepoLock } from "./lock.js";
 import { frameHeader, MAX_FRAME_CHUNKS, PackWriter } from "./pack.js";
-import type { Store } from "./store.js";
-import { packPath } from "./store.js";
+import { validateRecipe } from "./recipe.js";
 import { Codec, type ChunkId, type Frame, type FrameChunk, type Recipe } from "./types.js";
 import { sharedPool, type Compressed } from "./compress-pool.js";
 
@@ -38,6 +40,14 @@ interface QueuedFrame {
 interface Batch {
   entries: Map<string, Buffer>;
   delta: { chunks: number; uniqueBytes: number; storedBytes: number };
+}
+
+/** The parts of a store the writer works on (the Store gives itself). */
+export interface WriterTarget {
+  readonly dir: string;
+  readonly config: StoreConfig;
+  readonly index: IndexDb;
+  readonly codec: FrameCodec;
 }
 
 export interface FrameResult {
@@ -78,7 +88,7 @@ export class StoreWriter {
   storedBytes = 0;
 
   constructor(
-    readonly store: Store,
+    readonly store: WriterTarget,
     private readonly lock: RepoLock,
     private nextPack: number,
   ) {
@@ -193,7 +203,10 @@ export class StoreWriter {
     }
   }
 
-  /** Makes everything added so far durable, with an optional recipe in the same transaction. */
+  /**
+   * Makes everything added so far durable, with an optional recipe in the same transaction. The
+   * recipe is checked (name, digest) first; whether it may replace another is the caller's call.
+   */
   async commit(recipe?: Recipe): Promise<void> {
     const { done } = await this.commitSoon(recipe);
     await done;
@@ -206,6 +219,7 @@ export class StoreWriter {
    * land in the order they were begun.
    */
   async commitSoon(recipe?: Recipe): Promise<{ done: Promise<void> }> {
+    if (recipe) validateRecipe(recipe);
     this.flushFrame();
     await this.drain(0);
     const batch = this.takeBatch();
@@ -246,7 +260,7 @@ export class StoreWriter {
       uniqueBytes: c.uniqueBytes + delta.uniqueBytes,
       storedBytes: c.storedBytes + delta.storedBytes,
     });
-    if (recipe) this.store.writeRecipe(recipe);
+    if (recipe) index.writeRecipe(recipe);
   }
 
   /**

@@ -1,14 +1,15 @@
 import { plan as makePlan } from "../plan/plan.js";
 import { NO_SITE, type Objective, type Plan, type PlanSite, type Strategy } from "../plan/types.js";
-import type { Site } from "../site/site.js";
+import type { ReadSite } from "../site/site.js";
 import { uniqueChunks } from "../store/recipe.js";
+import { storeFrame, verifyAhead } from "../store/receive.js";
 import type { Store } from "../store/store.js";
 import type { ChunkId, Recipe } from "../store/types.js";
 import type { StoreWriter } from "../store/writer.js";
 import { Exit, NitroError } from "../util/errors.js";
 
 export interface PullSource extends PlanSite {
-  site: Site;
+  site: ReadSite;
 }
 
 export interface PullOptions {
@@ -51,7 +52,7 @@ export interface PullReport {
 
 /**
  * Executes a plan: one worker per source with a window of requests in flight. Every frame is
- * checked (the store writer hashes each chunk) before it is kept. A source that runs out of its
+ * checked (each chunk's hash, on the verifier worker, as for a push) before it is kept. A source that runs out of its
  * own chunks takes queued ones from the source predicted to finish last (work stealing, by the
  * rates actually measured); a source that fails or sends a corrupt chunk is dropped and its
  * chunks go to the other holders.
@@ -311,12 +312,13 @@ class PullRun {
     let inflight = batch.reduce((n, k) => n + this.sizes[k]!, 0);
     this.inflightBytes[s]! += inflight;
     try {
-      for await (const frame of src.site.getFrames(batch.map((k) => this.ids[k]!))) {
+      for await (const checked of verifyAhead(src.site.getFrames(batch.map((k) => this.ids[k]!)))) {
         if (!this.alive[s]) throw new NitroError(Exit.REMOTE, "source dropped");
-        this.writer.addFrame(frame);
-        await this.writer.drain();
-        for (const c of frame.chunks) {
-          const k = this.index.get(c.id.toString("latin1"));
+        // Read before storing: storing gives the frame's buffer (ids included) back for reuse.
+        const got = checked.frame.chunks.map((c) => ({ key: c.id.toString("latin1"), length: c.length }));
+        await storeFrame(this.writer, checked);
+        for (const c of got) {
+          const k = this.index.get(c.key);
           if (k === undefined || this.done[k]) continue;
           this.done[k] = 1;
           this.outstanding--;

@@ -1,7 +1,7 @@
 import { uniqueChunks } from "../store/recipe.js";
 import type { Store } from "../store/store.js";
 import type { Frame, Recipe } from "../store/types.js";
-import type { PutProgress, Site } from "../site/site.js";
+import type { PutProgress, WriteSite } from "../site/site.js";
 
 export interface PushResult {
   site: string;
@@ -15,7 +15,9 @@ export interface PushResult {
   seconds: number;
 }
 
-export interface PushHooks {
+export interface PushOptions {
+  /** Replace an image of that name at the site whose recipe differs (push --force). */
+  force?: boolean;
   /** Once the site said what it lacks: raw bytes to send. */
   onPlan?(site: string, bytes: number): void;
   onProgress?(site: string, p: PutProgress): void;
@@ -33,20 +35,20 @@ async function* frames(gen: Generator<Frame>): AsyncGenerator<Frame> {
 export async function pushImage(
   store: Store,
   recipe: Recipe,
-  site: Site,
-  hooks: PushHooks = {},
+  site: WriteSite,
+  opts: PushOptions = {},
 ): Promise<PushResult> {
   const t0 = performance.now();
   const { ids, lengths } = uniqueChunks(recipe);
   const have = await site.has(ids);
   const missing = ids.filter((_, i) => !have[i]);
   const missingBytes = lengths.reduce((s, l, i) => (have[i] ? s : s + l), 0);
-  hooks.onPlan?.(site.name, missingBytes);
+  opts.onPlan?.(site.name, missingBytes);
   const res =
     missing.length > 0
-      ? await site.putFrames(frames(store.readFrames(missing)), (p) => hooks.onProgress?.(site.name, p))
+      ? await site.putFrames(frames(store.readFrames(missing)), (p) => opts.onProgress?.(site.name, p))
       : { chunks: 0, rawBytes: 0, wireBytes: 0, skipped: 0 };
-  await site.putRecipe(recipe);
+  await site.putRecipe(recipe, { force: opts.force ?? false });
   return {
     site: site.name,
     chunks: ids.length,

@@ -1,15 +1,15 @@
 import type { Matrix } from "../matrix/matrix.js";
-import type { SiteConfig } from "../site/registry.js";
-import type { Site } from "../site/site.js";
+import type { ReadSite } from "../site/site.js";
 import type { Recipe } from "../store/types.js";
 import type { PullSource } from "./pull.js";
+import type { OpenedSite } from "./site-set.js";
 
 /** Used for a link the matrix does not know, with a note: the plan then treats such sites alike. */
 export const UNKNOWN_BANDWIDTH = 125e6;
 
 /** Bandwidth, rtt and egress cost from each source to `dest`, as the planner sees them. */
 export function describeSources(
-  sites: Array<{ config: SiteConfig; site: Site }>,
+  sites: readonly OpenedSite[],
   dest: string,
   matrix: Matrix,
   note: (msg: string) => void,
@@ -31,7 +31,7 @@ export function describeSources(
 }
 
 /** The first site that knows the image's recipe. */
-export async function findRecipe(name: string, sites: Site[]): Promise<Recipe | undefined> {
+export async function findRecipe(name: string, sites: readonly ReadSite[]): Promise<Recipe | undefined> {
   for (const s of sites) {
     const r = await s.getRecipe(name).catch(() => undefined);
     if (r) return r;

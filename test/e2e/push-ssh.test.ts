@@ -215,7 +215,8 @@ describe("nitro push over real sshd", () => {
       knownHosts,
     ]);
     expect(r.code).toBe(Exit.FAILURE);
-    expect(r.stderr).toMatch(/read-only/);
+    // Refused when opened, from the server's HELLO, before any frame is sent.
+    expect(r.stderr).toMatch(/^nitro: site ro is read-only$/m);
     expect(await holdings(repo("ro"))).toEqual({ chunks: 0, held: 0, images: [] });
   });
 

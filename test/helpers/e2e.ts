@@ -93,8 +93,8 @@ export function addSites(cli: Cli, repo: string, sites: SiteSpec[], force = fals
       "add",
       s.name,
       s.url,
-      "--remote-command",
-      s.remoteCommand ?? REMOTE_NITRO,
+      // Local sites take no remote command.
+      ...(s.url.startsWith("ssh://") ? ["--remote-command", s.remoteCommand ?? REMOTE_NITRO] : []),
       ...(s.identity ? ["--identity", s.identity] : []),
       ...(force ? ["--force"] : []),
     ]);

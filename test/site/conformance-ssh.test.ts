@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { afterAll, beforeAll, expect } from "vitest";
-import { openSite } from "../../src/site/open.js";
+import { openWriteSite } from "../../src/site/open.js";
 import { tempDir } from "../helpers/data.js";
 import { requireBuild } from "../helpers/e2e.js";
 import { newStore } from "../helpers/sites.js";
@@ -26,7 +26,7 @@ describeSiteConformance(
   async () => {
     const repo = join(t.dir, `paris-${++repos}`);
     await newStore(t.dir, `paris-${repos}`).close();
-    const site = await openSite(
+    const site = await openWriteSite(
       { name: "paris", url: sshd.url(repo), remoteCommand: REMOTE_NITRO, identity: sshd.clientKeyPath },
       { knownHostsPath: sshd.knownHostsPath, sshConfigPath: "/dev/null" },
     );

@@ -4,7 +4,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { exportImage } from "../../src/image/export.js";
 import { LocalSite } from "../../src/site/local.js";
 import { ThrottledSite } from "../../src/site/throttled.js";
-import type { Site } from "../../src/site/site.js";
+import type { ReadSite } from "../../src/site/site.js";
 import { uniqueChunks } from "../../src/store/recipe.js";
 import type { Store } from "../../src/store/store.js";
 import type { ChunkId, Frame, Recipe } from "../../src/store/types.js";
@@ -33,7 +33,7 @@ async function world(dir: string) {
 const source = (
   store: Store,
   bandwidth: number,
-  site: Site = new LocalSite(store.config.site, store),
+  site: ReadSite = new LocalSite(store.config.site, store),
 ): PullSource => ({
   name: store.config.site,
   site,
@@ -42,9 +42,9 @@ const source = (
 });
 
 /** A real site that breaks after `frames` frames, as a cut connection does. */
-function breaking(inner: Site, frames: number): Site {
+function breaking(inner: ReadSite, frames: number): ReadSite {
   let sent = 0;
-  return Object.assign(Object.create(inner) as Site, {
+  return Object.assign(Object.create(inner) as ReadSite, {
     async *getFrames(ids: ChunkId[]) {
       for await (const f of inner.getFrames(ids)) {
         if (++sent > frames) throw new Error("connection reset");

@@ -1,5 +1,8 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { uniqueChunks } from "../../src/store/recipe.js";
+import type { PutRecipeOptions } from "../../src/site/site.js";
+import { ForwardingSite } from "../../src/site/wrapper.js";
+import type { Recipe } from "../../src/store/types.js";
 import { pushImage } from "../../src/transfer/push.js";
 import { tempDir } from "../helpers/data.js";
 import { addTestImage, localSite, newStore } from "../helpers/sites.js";
@@ -45,5 +48,23 @@ describe("push to local sites", () => {
         .sort(),
     ).toEqual(["a", "b"]);
     await Promise.all([src.close(), paris.close()]);
+  });
+
+  it("passes --force with the recipe, and no force by default", async () => {
+    const src = newStore(t.dir, "src3");
+    const nice = newStore(t.dir, "nice");
+    const { recipe } = await addTestImage(src, t.dir, "img3");
+    const forces: Array<boolean | undefined> = [];
+    class RecordingSite extends ForwardingSite {
+      override putRecipe(r: Recipe, opts?: PutRecipeOptions): Promise<void> {
+        forces.push(opts?.force);
+        return super.putRecipe(r, opts);
+      }
+    }
+    await pushImage(src, recipe, new RecordingSite(localSite(nice)));
+    await pushImage(src, recipe, new RecordingSite(localSite(nice)), { force: true });
+    expect(forces).toEqual([false, true]);
+    expect(nice.getRecipe("img3")?.digest).toBe(recipe.digest);
+    await Promise.all([src.close(), nice.close()]);
   });
 });

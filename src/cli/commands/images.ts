@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { entryCount, entryLength, isZeroEntry } from "../../store/recipe.js";
-import { notFound } from "../../util/errors.js";
+import { Exit, notFound } from "../../util/errors.js";
 import { formatBytes } from "../../util/units.js";
 import { CliContext, withStore } from "../context.js";
 import { byteBar } from "../progress.js";
@@ -122,10 +122,11 @@ export function register(program: Command): void {
     .addHelpText("after", "\nExample:\n  nitro check --read-data\n")
     .action(async (o: { readData?: boolean }, cmd: Command) => {
       const ctx = CliContext.of(cmd);
-      const report = await withStore(ctx, (s) => s.check(o.readData ?? false));
-      ctx.emit(report, () =>
+      const { checkStore, checkReportJson } = await import("../../store/check.js");
+      const report = await withStore(ctx, (s) => checkStore(s, o.readData ?? false));
+      ctx.emit(checkReportJson(report), () =>
         [
-          `checked ${report.chunks} chunks in ${report.frames} frames, ${report.recipes} images: ${report.errors.length} errors`,
+          `checked ${report.chunks} chunks in ${report.frames} frames, ${report.recipes} images: ${report.findings.length} problems`,
           ...report.errors.map((e) => `  ${e}`),
           ...(report.incomplete.length > 0
             ? [
@@ -134,6 +135,6 @@ export function register(program: Command): void {
             : []),
         ].join("\n"),
       );
-      if (report.errors.length > 0) process.exitCode = 5;
+      if (report.findings.length > 0) process.exitCode = Exit.CORRUPT;
     });
 }

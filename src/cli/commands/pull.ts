@@ -2,30 +2,37 @@ import { createRequire } from "node:module";
 import { writeFileSync } from "node:fs";
 import type { Command } from "commander";
 import { STRATEGIES, type Objective, type Plan, type Strategy } from "../../plan/types.js";
-import { SiteRegistry, type SiteConfig } from "../../site/registry.js";
-import type { Site } from "../../site/site.js";
+import { SiteRegistry } from "../../site/registry.js";
 import type { Store } from "../../store/store.js";
 import type { PullReport, PullSource } from "../../transfer/pull.js";
-import { notFound, usage } from "../../util/errors.js";
+import { usage } from "../../util/errors.js";
 import { formatBytes, formatRate, formatSeconds, parseDuration } from "../../util/units.js";
 import { CliContext, withStore } from "../context.js";
 import { multiBar } from "../progress.js";
-import { openNamedSite, withSshOptions, type SshCliOptions } from "../site-options.js";
+import { siteOpener, withSshOptions, type SshCliOptions } from "../site-options.js";
 
 const require = createRequire(import.meta.url);
 const { Option } = require("commander") as typeof import("commander");
 
 /** What plan and pull run on, loaded when they run rather than at every start of nitro. */
 async function load() {
-  const [exp, matrix, local, pull, sources, svg] = await Promise.all([
+  const [exp, matrix, pull, sources, recipes, planSites, svg] = await Promise.all([
     import("../../image/export.js"),
     import("../../matrix/matrix.js"),
-    import("../../site/local.js"),
     import("../../transfer/pull.js"),
     import("../../transfer/sources.js"),
+    import("../../transfer/recipes.js"),
+    import("../../transfer/plan-sites.js"),
     import("../svg.js"),
   ]);
-  return { ...exp, ...matrix, ...local, ...pull, ...sources, ...svg };
+  return { ...exp, ...matrix, ...pull, ...sources, ...recipes, ...planSites, ...svg };
+}
+
+/** Every configured site but this node's own, opened; unreachable ones are noted and left out. */
+async function openOtherSites(ctx: CliContext, store: Store, o: SshCliOptions) {
+  const { SiteSet } = await import("../../transfer/site-set.js");
+  const configs = new SiteRegistry(ctx.repoDir).list().filter((c) => c.name !== store.config.site);
+  return SiteSet.open(configs, siteOpener(ctx, o), (m) => ctx.info(`note: ${m}`));
 }
 
 interface PlanCliOptions extends SshCliOptions {
@@ -57,28 +64,6 @@ function planOptions(cmd: Command): Command {
           .default("optimal"),
       ),
   );
-}
-
-/** Opens every configured site but `except`; unreachable ones are left out with a note. */
-async function openSites(
-  ctx: CliContext,
-  except: string,
-  o: SshCliOptions,
-): Promise<Array<{ config: SiteConfig; site: Site }>> {
-  const configs = new SiteRegistry(ctx.repoDir).list().filter((c) => c.name !== except);
-  const opened = await Promise.allSettled(configs.map((c) => openNamedSite(ctx, c.name, o)));
-  return opened.flatMap((r, i) => {
-    if (r.status === "fulfilled") return [{ config: configs[i]!, site: r.value }];
-    ctx.info(`note: ${configs[i]!.name} is unreachable and left out: ${(r.reason as Error).message}`);
-    return [];
-  });
-}
-
-async function recipeFor(store: Store, name: string, sites: Site[]) {
-  const { findRecipe } = await import("../../transfer/sources.js");
-  const r = store.getRecipe(name) ?? (await findRecipe(name, sites));
-  if (!r) throw notFound(`no site knows an image '${name}'`);
-  return r;
 }
 
 function planTable(p: Plan, sources: readonly PullSource[]): string {
@@ -126,44 +111,22 @@ export function register(program: Command): void {
     .action(async (image: string, o: PlanCliOptions & { svg?: string }, cmd: Command) => {
       const ctx = CliContext.of(cmd);
       const objective = objectiveOf(o);
-      const { LocalSite, Matrix, describeSources, preparePlan, planSvg } = await load();
+      const { Matrix, describeSources, planSites, preparePlan, planSvg, resolveRecipe } = await load();
       await withStore(ctx, async (store) => {
         const dest = o.site ?? store.config.site;
-        const opened = await openSites(ctx, dest, o);
+        if (dest !== store.config.site) new SiteRegistry(ctx.repoDir).get(dest);
+        const opened = await openOtherSites(ctx, store, o);
         try {
-          const local = dest === store.config.site;
-          const destSite = local ? undefined : opened.find((s) => s.config.name === dest)?.site;
-          if (!local && !destSite) throw notFound(`no reachable site '${dest}'`);
-          // Planning for another site: this node is one more source.
-          const candidates = [
-            ...opened.filter((s) => s.config.name !== dest),
-            ...(local
-              ? []
-              : [
-                  {
-                    config: { name: store.config.site, url: store.dir },
-                    site: new LocalSite(store.config.site, store),
-                  },
-                ]),
-          ];
-          const recipe = await recipeFor(
-            store,
-            image,
-            opened.map((s) => s.site),
-          );
+          const { destHas, candidates } = planSites(store, opened, dest);
+          const recipe = await resolveRecipe(store, image, opened.sites);
           const sources = describeSources(candidates, dest, Matrix.load(ctx.repoDir), (m) =>
             ctx.info(`note: ${m}`),
           );
-          const prep = await preparePlan(
-            destSite ? (ids) => destSite.has(ids) : (ids) => store.has(ids),
-            recipe,
-            sources,
-            {
-              objective,
-              strategy: o.strategy,
-              onEvent: (m) => ctx.info(`note: ${m}`),
-            },
-          );
+          const prep = await preparePlan(destHas, recipe, sources, {
+            objective,
+            strategy: o.strategy,
+            onEvent: (m) => ctx.info(`note: ${m}`),
+          });
           if (o.svg)
             writeFileSync(
               o.svg,
@@ -193,7 +156,7 @@ export function register(program: Command): void {
               ].join("\n"),
           );
         } finally {
-          await Promise.all(opened.map((s) => s.site.close().catch(() => undefined)));
+          await opened.close();
         }
       });
     });
@@ -209,21 +172,17 @@ export function register(program: Command): void {
     .action(async (image: string, o: PlanCliOptions & { output?: string; force?: boolean }, cmd: Command) => {
       const ctx = CliContext.of(cmd);
       const objective = objectiveOf(o);
-      const { Matrix, describeSources, exportImage, pullChunks } = await load();
+      const { Matrix, describeSources, exportImage, pullChunks, resolveRecipe } = await load();
       await withStore(ctx, async (store) => {
         const here = store.config.site;
         if (o.site && o.site !== here)
           throw usage(
             `pull runs at the destination: this node is site '${here}', not '${o.site}'. Run it on ${o.site}'s node (for example: ssh ${o.site} nitro pull ${image}), or use 'nitro plan ${image} --site ${o.site}' to see the plan from here`,
           );
-        const opened = await openSites(ctx, here, o);
+        const opened = await openOtherSites(ctx, store, o);
         try {
-          const recipe = await recipeFor(
-            store,
-            image,
-            opened.map((s) => s.site),
-          );
-          const sources = describeSources(opened, here, Matrix.load(ctx.repoDir), (m) =>
+          const recipe = await resolveRecipe(store, image, opened.sites);
+          const sources = describeSources(opened.opened, here, Matrix.load(ctx.repoDir), (m) =>
             ctx.info(`note: ${m}`),
           );
           const bars = multiBar(ctx);
@@ -242,7 +201,7 @@ export function register(program: Command): void {
           if (o.output) exportImage(store, recipe, o.output, { force: o.force });
           ctx.emit({ ...report, output: o.output ?? null }, () => describePull(report, o.output));
         } finally {
-          await Promise.all(opened.map((s) => s.site.close().catch(() => undefined)));
+          await opened.close();
         }
       });
     });

@@ -1,24 +1,23 @@
-import { existsSync, statSync } from "node:fs";
 import type { Command } from "commander";
 import { SiteRegistry } from "../../site/registry.js";
-import type { Site } from "../../site/site.js";
-import type { Store } from "../../store/store.js";
 import type { PushResult } from "../../transfer/push.js";
-import { NitroError, usage } from "../../util/errors.js";
 import { formatBytes, formatRate, formatSeconds } from "../../util/units.js";
 import { CliContext, withStore } from "../context.js";
 import { multiBar } from "../progress.js";
-import { openNamedSite, siteList, withSshOptions, type SshCliOptions } from "../site-options.js";
-import { defaultImageName } from "./add.js";
-import { requireRecipe } from "./images.js";
+import {
+  siteList,
+  siteOpener,
+  withSshOptions,
+  writeSiteOpener,
+  type SshCliOptions,
+} from "../site-options.js";
 
 interface PushOptions extends SshCliOptions {
   to: string;
   name?: string;
+  force?: boolean;
   announce: boolean;
 }
-
-const isFile = (arg: string) => existsSync(arg) && statSync(arg).isFile();
 
 /** A connection opens in 0.1-0.3 s; a slow or unreachable site must not hold the others back. */
 const CONNECT_HEAD_START_MS = 1000;
@@ -29,22 +28,6 @@ function settledWithin(promises: Promise<unknown>[], ms: number): Promise<unknow
   return Promise.race([Promise.allSettled(promises), timeout]).finally(() => clearTimeout(timer));
 }
 
-/** A path to an existing file is added first (replacing an image of that name); else an image name. */
-async function resolveImage(ctx: CliContext, store: Store, arg: string, file: boolean, name?: string) {
-  if (file) {
-    const { addImage } = await import("../../image/ingest.js");
-    const r = await addImage(store, arg, {
-      name: name ?? defaultImageName(arg),
-      force: true,
-      lockWait: ctx.lockWait,
-    });
-    ctx.info(`added ${r.recipe.name}: ${formatBytes(r.newBytes)} new of ${formatBytes(r.logicalBytes)}`);
-    return r.recipe;
-  }
-  if (arg.includes("/")) throw usage(`${arg}: no such file`);
-  return requireRecipe(store, arg);
-}
-
 export function register(program: Command): void {
   withSshOptions(
     program
@@ -52,6 +35,7 @@ export function register(program: Command): void {
       .description("send an image to sites: only the chunks each lacks, then its recipe")
       .requiredOption("--to <sites>", "target sites, comma-separated")
       .option("--name <name>", "image name when a file is given (default: file name without extension)")
+      .option("--force", "replace an image of that name here and at the targets")
       .option("--no-announce", "do not send the recipe to the other known sites"),
   )
     .addHelpText("after", "\nExample:\n  nitro push debian-12-lamp.qcow2 --to lyon,paris\n")
@@ -59,44 +43,49 @@ export function register(program: Command): void {
       const ctx = CliContext.of(cmd);
       const targets = siteList(o.to);
       const registry = new SiteRegistry(ctx.repoDir);
-      targets.forEach((t) => registry.get(t));
+      const configs = targets.map((t) => registry.get(t));
       // Connecting goes first. For a stored image, the channels are open before this side loads
       // its store, so that the far sides start (~0.3 s each) meanwhile; a file to add takes longer
-      // than connecting, so both run at once.
-      const opening = targets.map((name) => openNamedSite(ctx, name, o));
+      // than connecting, so both run at once. A read-only site is refused here, before any transfer.
+      const opening = configs.map(writeSiteOpener(ctx, o));
       opening.forEach((p) => p.catch(() => undefined)); // each is awaited below
       const closeAll = () => Promise.allSettled(opening.map(async (p) => (await p).close()));
-      const file = isFile(arg);
+      const { imageToPush, isImageFile } = await import("../../transfer/push-input.js");
+      const file = isImageFile(arg);
       if (!file) await settledWithin(opening, CONNECT_HEAD_START_MS);
-      const { pushImage } = await import("../../transfer/push.js");
+      const [{ pushToTargets }, { announceRecipe }] = await Promise.all([
+        import("../../transfer/push-targets.js"),
+        import("../../transfer/announce.js"),
+      ]);
       let pushing = false;
       try {
         await withStore(ctx, async (store) => {
-          const recipe = await resolveImage(ctx, store, arg, file, o.name);
+          const recipe = await imageToPush(store, arg, file, {
+            name: o.name,
+            force: o.force,
+            lockWait: ctx.lockWait,
+            onAdded: (r) =>
+              ctx.info(
+                `added ${r.recipe.name}: ${formatBytes(r.newBytes)} new of ${formatBytes(r.logicalBytes)}`,
+              ),
+          });
           pushing = true; // from here on, each push closes its site
           const bars = multiBar(ctx);
           const barOf = new Map<string, ReturnType<typeof bars.bar>>();
-          const outcomes = await Promise.allSettled(
-            targets.map(async (_name, i) => {
-              const site: Site = await opening[i]!;
-              try {
-                return await pushImage(store, recipe, site, {
-                  onPlan: (s, bytes) => barOf.set(s, bars.bar(s.padEnd(10), bytes)),
-                  onProgress: (s, p) => barOf.get(s)?.update(p.rawBytes),
-                });
-              } finally {
-                await site.close();
-              }
-            }),
-          );
-          bars.stop();
-          const results = outcomes.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
-          const failures = outcomes.flatMap((r, i) =>
-            r.status === "rejected" ? [{ site: targets[i]!, error: r.reason as Error }] : [],
-          );
-          const announced = o.announce ? await announce(ctx, registry, targets, recipe, o) : [];
-          const first = failures[0]?.error;
-          const error = first && (first instanceof NitroError ? first : new NitroError(1, first.message));
+          const { results, failures, error } = await pushToTargets(
+            store,
+            recipe,
+            targets.map((name, i) => ({ name, opening: opening[i]! })),
+            {
+              force: o.force,
+              onPlan: (s, bytes) => barOf.set(s, bars.bar(s.padEnd(10), bytes)),
+              onProgress: (s, p) => barOf.get(s)?.update(p.rawBytes),
+            },
+          ).finally(() => bars.stop());
+          const others = registry.list().filter((s) => !targets.includes(s.name));
+          const announced = o.announce
+            ? await announceRecipe(recipe, others, siteOpener(ctx, o), (m) => ctx.info(`note: ${m}`))
+            : [];
           // One JSON document on stdout, even when some targets failed: it carries the error too.
           ctx.emit(
             {
@@ -126,34 +115,4 @@ export function register(program: Command): void {
 
 function describe(r: PushResult): string {
   return `${r.site}: sent ${r.sentChunks} chunks, ${formatBytes(r.sentBytes)} (${formatBytes(r.wireBytes)} on the wire), ${r.present} already there; ${formatSeconds(r.seconds)}, ${formatRate(r.sentBytes / Math.max(r.seconds, 1e-9))}`;
-}
-
-/** The recipe (metadata only) goes to every other reachable site, so any site can find the image. */
-async function announce(
-  ctx: CliContext,
-  registry: SiteRegistry,
-  targets: string[],
-  recipe: Parameters<Site["putRecipe"]>[0],
-  o: SshCliOptions,
-) {
-  const others = registry.list().filter((s) => !targets.includes(s.name));
-  const done = await Promise.allSettled(
-    others.map(async (s) => {
-      const site = await openNamedSite(ctx, s.name, o);
-      try {
-        await site.putRecipe(recipe);
-        return s.name;
-      } finally {
-        await site.close();
-      }
-    }),
-  );
-  done.forEach(
-    (r, i) =>
-      r.status === "rejected" &&
-      ctx.info(
-        `note: could not announce ${recipe.name} to ${others[i]!.name}: ${(r.reason as Error).message}`,
-      ),
-  );
-  return done.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
 }

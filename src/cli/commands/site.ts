@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { SITE_KINDS } from "../../site/kinds.js";
 import { SiteRegistry, type SiteConfig } from "../../site/registry.js";
 import { usage } from "../../util/errors.js";
 import { formatRate, parseBandwidth } from "../../util/units.js";
@@ -17,7 +18,7 @@ export function register(program: Command): void {
 
   site
     .command("add <name> <url>")
-    .description("add a site: an absolute path, file:///path or ssh://[user@]host[:port]/path")
+    .description(`add a site: ${SITE_KINDS.map((k) => `${k.urlForm} (${k.name})`).join(", ")}`)
     .option("--egress-cost <usd-per-gb>", "egress price of data leaving the site, USD per GB")
     .option("--simulate-rate <rate>", "local sites: simulate a link of this rate (e.g. 100Mbit), for demos")
     .option("--remote-command <cmd>", "SSH sites: how to run nitro there (default: nitro)")
@@ -37,14 +38,10 @@ export function register(program: Command): void {
           throw usage(`--egress-cost takes USD per GB, got '${o.egressCost}'`);
         cfg.egressCost = c;
       }
-      if (o.simulateRate) {
-        if (url.startsWith("ssh://"))
-          throw usage("--simulate-rate is for local sites; SSH sites have real links");
-        cfg.simulateRate = parseBandwidth(o.simulateRate);
-      }
+      if (o.simulateRate) cfg.simulateRate = parseBandwidth(o.simulateRate);
       if (o.remoteCommand) cfg.remoteCommand = o.remoteCommand;
       if (o.identity) cfg.identity = o.identity;
-      new SiteRegistry(ctx.repoDir).add(cfg, o.force);
+      new SiteRegistry(ctx.repoDir).add(cfg, o.force); // checks the URL and options for its kind
       ctx.emit(cfg, () => `added site ${name} (${url})`);
     });
 

@@ -1,0 +1,54 @@
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { openSite } from "../../src/site/open.js";
+import type { SiteConfig } from "../../src/site/registry.js";
+import type { ReadSite } from "../../src/site/site.js";
+import { ForwardingReadSite } from "../../src/site/wrapper.js";
+import { Exit } from "../../src/util/errors.js";
+import { planSites } from "../../src/transfer/plan-sites.js";
+import { SiteSet } from "../../src/transfer/site-set.js";
+import { tempDir } from "../helpers/data.js";
+import { newStore } from "../helpers/sites.js";
+
+describe("a set of sites opened together", () => {
+  const t = tempDir();
+  afterAll(t.cleanup);
+
+  it("opens in parallel, leaves out the unreachable with a note, closes all; plans to any of them", async () => {
+    await Promise.all(["a", "b"].map((s) => newStore(t.dir, s).close()));
+    const home = newStore(t.dir, "home");
+    const configs: SiteConfig[] = [
+      { name: "a", url: join(t.dir, "a") },
+      { name: "gone", url: join(t.dir, "gone") },
+      { name: "b", url: join(t.dir, "b") },
+    ];
+    const closed: string[] = [];
+    class Tracked extends ForwardingReadSite {
+      override async close(): Promise<void> {
+        closed.push(this.name);
+        await super.close();
+      }
+    }
+    const notes: string[] = [];
+    const set = await SiteSet.open(
+      configs,
+      async (cfg): Promise<ReadSite> => new Tracked(await openSite(cfg)),
+      (m) => notes.push(m),
+    );
+    expect(set.opened.map((s) => s.config.name)).toEqual(["a", "b"]);
+    expect(notes).toEqual([expect.stringMatching(/^gone is unreachable and left out: /)]);
+
+    const toHere = planSites(home, set, "home");
+    expect(toHere.candidates.map((c) => c.config.name)).toEqual(["a", "b"]);
+    const toB = planSites(home, set, "b");
+    expect(toB.candidates.map((c) => c.config.name)).toEqual(["a", "home"]);
+    expect(await toB.destHas([Buffer.alloc(32, 7)])).toEqual([false]);
+    expect(() => planSites(home, set, "gone")).toThrow(
+      expect.objectContaining({ exitCode: Exit.NOT_FOUND, message: "no reachable site 'gone'" }),
+    );
+
+    await set.close();
+    expect(closed.sort()).toEqual(["a", "b"]);
+    await home.close();
+  });
+});
