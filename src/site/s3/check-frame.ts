@@ -1,15 +1,13 @@
 import { blake3 } from "@napi-rs/blake-hash";
 import type { FrameCodec } from "../../store/codec.js";
 import type { Frame } from "../../store/types.js";
-import { sharedVerifier } from "../../store/verify-pool.js";
 import { corrupt } from "../../util/errors.js";
 
 /**
- * Resolves when every chunk of a received frame hashes to its id (on the verifier's thread, or
- * here when NITRO_VERIFY_THREADS=0); rejects with CORRUPT otherwise.
+ * Checks on this thread that every chunk of a received frame hashes to its id: for frames the
+ * verifier worker has not checked (NITRO_VERIFY_THREADS=0). Throws CORRUPT otherwise.
  */
-export async function checkFrame(frame: Frame, codec: FrameCodec): Promise<void> {
-  if (sharedVerifier) return sharedVerifier.verify(frame);
+export function checkFrameHere(frame: Frame, codec: FrameCodec): void {
   const raw = frame.chunks.reduce((s, c) => s + c.length, 0);
   const bytes = codec.decodeTransient(frame.codec, frame.payload, raw);
   let o = 0;

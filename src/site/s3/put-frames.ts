@@ -1,7 +1,8 @@
 import type { FrameCodec } from "../../store/codec.js";
+import { verifyAhead } from "../../store/receive.js";
 import type { Frame, PutProgress, PutResult } from "../../store/types.js";
 import type { Bucket } from "./bucket.js";
-import { checkFrame } from "./check-frame.js";
+import { checkFrameHere } from "./check-frame.js";
 import { indexKey, packKey } from "./layout.js";
 import { PackBuilder } from "./pack-builder.js";
 import { encodePackIndex } from "./pack-index.js";
@@ -9,11 +10,10 @@ import type { SiteIndex } from "./site-index.js";
 
 /** A pack goes up once it holds this much; the next fills while it uploads. */
 export const PACK_BYTES = 64 * 1024 * 1024;
-/** Frames being checked on the verifier's thread while earlier ones are packed. */
-const VERIFY_AHEAD = 4;
 
 /**
- * Receives frames for an s3:// site: checks each (hash), keeps only the chunks the site lacks,
+ * Receives frames for an s3:// site: checks each (hash, on the verifier worker ahead of the
+ * packing, as a store receiving them does: src/store/receive.ts), keeps only the chunks the site lacks,
  * packs them and uploads each pack, then its index object. A chunk counts as stored once its
  * index object is: an interrupted upload leaves at most an unindexed pack (for gc), never an
  * index entry pointing at nothing.
@@ -32,7 +32,7 @@ export async function putFramesToBucket(
   let pack = new PackBuilder();
   let uploading: Promise<void> = Promise.resolve();
 
-  const upload = (p: PackBuilder, wireBytes: number) => async () => {
+  const upload = async (p: PackBuilder, wireBytes: number) => {
     await bucket.put(packKey(p.id), p.body());
     const idx = encodePackIndex(p.entries);
     await bucket.put(indexKey(p.id), idx);
@@ -47,7 +47,7 @@ export async function putFramesToBucket(
     const p = pack;
     pack = new PackBuilder();
     await uploading; // one pack in flight: memory stays at two packs
-    uploading = upload(p, result.wireBytes)();
+    uploading = upload(p, result.wireBytes);
     uploading.catch(() => undefined); // awaited by the next sendPack or at the end
   };
 
@@ -67,30 +67,20 @@ export async function putFramesToBucket(
     pack.add(stored.length === frame.chunks.length ? frame : reframe(frame, fresh, codec));
   };
 
-  const ahead: Array<{ frame: Frame; checked: Promise<void> }> = [];
   try {
-    const next = async () => {
-      const { frame, checked } = ahead.shift()!;
+    for await (const { frame, verified } of verifyAhead(frames)) {
       try {
-        await checked;
+        if (!verified) checkFrameHere(frame, codec);
         keep(frame);
       } finally {
         frame.release?.();
       }
       if (pack.size >= PACK_BYTES) await sendPack();
-    };
-    for await (const frame of frames) {
-      const checked = checkFrame(frame, codec);
-      checked.catch(() => undefined); // awaited in order by next()
-      ahead.push({ frame, checked });
-      if (ahead.length > VERIFY_AHEAD) await next();
     }
-    while (ahead.length > 0) await next();
     if (pack.entries.length > 0) await sendPack();
     await uploading;
     return result;
   } catch (err) {
-    for (const { frame } of ahead.splice(0)) frame.release?.();
     await uploading.catch(() => undefined);
     throw err;
   }
