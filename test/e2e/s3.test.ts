@@ -1,7 +1,10 @@
+import { ListObjectsV2Command } from "@aws-sdk/client-s3";
+import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { PullReport } from "../../src/transfer/pull.js";
 import { Exit } from "../../src/util/errors.js";
+import { NITRO_BIN } from "../helpers/cli.js";
 import { tempDir } from "../helpers/data.js";
 import {
   Cli,
@@ -12,6 +15,7 @@ import {
   parseJson,
   requireBuild,
   sha256File,
+  waitFor,
   writeImage,
   type Region,
 } from "../helpers/e2e.js";
@@ -146,5 +150,54 @@ describe("s3:// sites end to end (Swift's s3api)", () => {
       cli.ok(["--repo", dest, "pull", name, "-o", out]);
       expect(sha256File(out)).toBe(sha256File(file));
     }
+  });
+
+  it("a push killed (-9) after a pack landed is finished by a re-run, which sends only the rest", async () => {
+    // 200 MiB of random data: four packs' worth, so the kill comes after the first and before the last.
+    const big = writeImage(
+      join(t.dir, "big.raw"),
+      200 * MiB,
+      Array.from({ length: 25 }, (_, k) => ({ at: k * 8 * MiB, size: 8 * MiB, seed: `big-${k}` })),
+    );
+    const writer = repo("writer-kill");
+    cli.ok(["--repo", writer, "init", "--site", "writer-kill"]);
+    cli.ok(["--repo", writer, "add", big]);
+    cli.ok(["--repo", writer, ...s3Site("vault", "sites/killed")]);
+    const push = spawn(process.execPath, [NITRO_BIN, "--repo", writer, "push", "big", "--to", "vault"], {
+      env: { ...process.env, ...cli.env },
+      stdio: "ignore",
+    });
+    const exited = new Promise<NodeJS.Signals | number | null>((r) =>
+      push.on("exit", (code, sig) => r(sig ?? code)),
+    );
+    const client = swift.client();
+    const indexes = async () =>
+      (await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: "sites/killed/index/" })))
+        .KeyCount ?? 0;
+    let seen = 0;
+    await waitFor("a first pack and its index at the site", async () => (seen = await indexes()) > 0, 60_000);
+    push.kill("SIGKILL");
+    expect(await exited).toBe("SIGKILL");
+    client.destroy();
+
+    const again = cli.json<{ results: Array<{ present: number; sentChunks: number; chunks: number }> }>([
+      "--repo",
+      writer,
+      "push",
+      "big",
+      "--to",
+      "vault",
+    ]);
+    const r = again.results[0]!;
+    expect(seen).toBeGreaterThan(0);
+    expect(r.present).toBeGreaterThan(0);
+    expect(r.present + r.sentChunks).toBe(r.chunks);
+
+    const dest = repo("killed-dest");
+    cli.ok(["--repo", dest, "init", "--site", "d"]);
+    cli.ok(["--repo", dest, ...s3Site("vault", "sites/killed")]);
+    const out = join(t.dir, "pulled-big.raw");
+    cli.ok(["--repo", dest, "pull", "big", "-o", out]);
+    expect(sha256File(out)).toBe(sha256File(big));
   });
 });
