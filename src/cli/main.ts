@@ -84,13 +84,21 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof commander.CommanderError) {
       if (err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.exitCode === 0)
         return Exit.OK;
+      // commander has printed the message (and help) on stderr already.
+      if (json) printJsonError(err.message.replace(/^error: /, ""), Exit.USAGE);
       return Exit.USAGE;
     }
     if (err instanceof NitroError) {
       process.stderr.write(`nitro: ${err.message}\n`);
-      if (json) process.stdout.write(JSON.stringify({ error: err.message, exitCode: err.exitCode }) + "\n");
+      if (json) printJsonError(err.message, err.exitCode);
       return err.exitCode;
     }
+    if (json) printJsonError(`internal error: ${(err as Error)?.message ?? String(err)}`, Exit.INTERNAL);
     throw err;
   }
+}
+
+/** With --json, every failure also ends as one JSON object on stdout. */
+function printJsonError(message: string, exitCode: number): void {
+  process.stdout.write(JSON.stringify({ error: message, exitCode }) + "\n");
 }

@@ -6,13 +6,16 @@ import { ImageFile } from "./image-file.js";
 
 const WRITE_BATCH = 8 * 1024 * 1024;
 
-/** Rebuilds an image from the local store: the chunk list against the digest, every chunk's bytes. */
-export function exportImage(
+/**
+ * Rebuilds an image from the local store: the chunk list against the digest, every chunk's bytes.
+ * It lets the event loop run every 256 chunks, so that SIGINT/SIGTERM can remove the temporary.
+ */
+export async function exportImage(
   store: Store,
   recipe: Recipe,
   target: string,
   opts: { force?: boolean; onProgress?: (done: number, total: number) => void } = {},
-): void {
+): Promise<void> {
   verifyRecipe(recipe);
   const missing = store.missingChunks(recipe);
   if (missing > 0)
@@ -46,7 +49,10 @@ export function exportImage(
         }
       }
       offset += len;
-      if ((i & 255) === 0) opts.onProgress?.(offset, recipe.size);
+      if ((i & 255) === 0) {
+        opts.onProgress?.(offset, recipe.size);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
     }
     flush();
     file.finish();

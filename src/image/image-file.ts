@@ -7,10 +7,50 @@ import {
   renameSync,
   unlinkSync,
   writeSync,
-  existsSync,
+  accessSync,
+  constants,
+  statSync,
+  type Stats,
 } from "node:fs";
-import { basename, dirname, join } from "node:path";
-import { exists, fromSystemError } from "../util/errors.js";
+import { dirname, resolve } from "node:path";
+import { Exit, NitroError, exists, fromSystemError, notFound, usage } from "../util/errors.js";
+import {
+  forgetTemporary,
+  removeStaleTemporaries,
+  temporaryPath,
+  trackTemporary,
+} from "../util/temp-files.js";
+
+/**
+ * Checks, before any work, that target can be written: its directory exists and is writable, and
+ * (unless force) target does not exist yet. `pull -o` calls it before fetching anything.
+ */
+export function checkOutputTarget(target: string, force: boolean): void {
+  const dir = dirname(resolve(target));
+  let st: Stats;
+  try {
+    st = statSync(dir);
+  } catch (err) {
+    throw fromSystemError(err, `output directory ${dir}`);
+  }
+  if (!st.isDirectory()) throw notFound(`output directory ${dir}: not a directory`);
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "EROFS")
+      throw new NitroError(Exit.FAILURE, `output directory ${dir}: read-only file system`);
+    throw fromSystemError(err, `output directory ${dir}`);
+  }
+  let existing: Stats | undefined;
+  try {
+    existing = statSync(target);
+  } catch {
+    existing = undefined;
+  }
+  if (existing?.isDirectory()) throw usage(`${target}: is a directory`);
+  if (existing && !force) throw exists(`${target} already exists (use --force to overwrite it)`);
+}
 
 /**
  * An image being rebuilt: a sparse temporary file beside the target, written at offsets (zero
@@ -18,7 +58,7 @@ import { exists, fromSystemError } from "../util/errors.js";
  * complete. A crash or an error leaves the target untouched.
  */
 export class ImageFile {
-  private fd: number;
+  private fd = -1;
   readonly tmp: string;
 
   constructor(
@@ -26,12 +66,15 @@ export class ImageFile {
     size: number,
     force: boolean,
   ) {
-    if (!force && existsSync(target)) throw exists(`${target} already exists (use --force to overwrite it)`);
-    this.tmp = join(dirname(target), `.${basename(target)}.nitro-${process.pid}.tmp`);
+    checkOutputTarget(target, force);
+    removeStaleTemporaries(dirname(target));
+    this.tmp = temporaryPath(target);
     try {
       this.fd = openSync(this.tmp, "w", 0o644);
+      trackTemporary(this.tmp);
       ftruncateSync(this.fd, size);
     } catch (err) {
+      this.abort();
       throw fromSystemError(err, target);
     }
   }
@@ -50,6 +93,7 @@ export class ImageFile {
     closeSync(this.fd);
     this.fd = -1;
     renameSync(this.tmp, this.target);
+    forgetTemporary(this.tmp);
     const dirFd = openSync(dirname(this.target), "r");
     try {
       fsyncSync(dirFd);
@@ -67,5 +111,6 @@ export class ImageFile {
     } catch {
       /* already gone */
     }
+    forgetTemporary(this.tmp);
   }
 }

@@ -1,5 +1,5 @@
 import { createRequire } from "node:module";
-import { open, type FileHandle } from "node:fs/promises";
+import { open, stat, type FileHandle } from "node:fs/promises";
 import type { Stats } from "node:fs";
 import { scanFile } from "../chunk/scan.js";
 import { exists, fromSystemError, usage } from "../util/errors.js";
@@ -75,7 +75,7 @@ export async function addImages(store: Store, inputs: ImageInput[], opts: AddOpt
       for (const input of opened) {
         if (failed) throw failed.err;
         const { committed } = await ingestOne(writer, input, opts).catch((err) => {
-          throw fromSystemError(err, input.path);
+          throw blame(err, store, input);
         });
         const reported = committed.then(
           (result) => {
@@ -83,7 +83,7 @@ export async function addImages(store: Store, inputs: ImageInput[], opts: AddOpt
             opts.onAdded?.(result);
           },
           (err) => {
-            failed ??= { err: fromSystemError(err, input.path) };
+            failed ??= { err: blame(new StoreFailure(err), store, input) };
             throw failed.err;
           },
         );
@@ -116,19 +116,59 @@ function checkNames(store: Store, inputs: ImageInput[], force: boolean): void {
   }
 }
 
+/**
+ * A failure of the store (packs, index) while adding an image: it names the repository, so that
+ * a full disk is not blamed on the input file.
+ */
+class StoreFailure {
+  constructor(readonly cause: unknown) {}
+}
+
+function blame(err: unknown, store: Store, input: ImageInput): unknown {
+  if (err instanceof StoreFailure)
+    return fromSystemError(err.cause, `repository ${store.dir} (adding ${input.path})`);
+  return fromSystemError(err, input.path);
+}
+
+/** Runs a call into the store writer, marking what it throws as the store's. */
+function inStore<T>(call: () => T): T {
+  try {
+    const value = call();
+    if (value instanceof Promise)
+      return value.catch((err: unknown) => {
+        throw new StoreFailure(err);
+      }) as T;
+    return value;
+  } catch (err) {
+    throw new StoreFailure(err);
+  }
+}
+
 async function openInput(input: ImageInput): Promise<OpenInput> {
+  // Checked before opening: open(2) of a FIFO with no writer would block for ever.
+  const before = await stat(input.path).catch((err) => {
+    throw fromSystemError(err, input.path);
+  });
+  checkInputKind(input.path, before);
   const fh = await open(input.path, "r").catch((err) => {
     throw fromSystemError(err, input.path);
   });
   try {
     const st = await fh.stat();
-    if (st.isDirectory()) throw usage(`${input.path}: is a directory, not an image file`);
-    if (!st.isFile() && !st.isBlockDevice()) throw usage(`${input.path}: not a regular file`);
+    checkInputKind(input.path, st);
     return { ...input, fh, st };
   } catch (err) {
     await fh.close();
     throw fromSystemError(err, input.path);
   }
+}
+
+function checkInputKind(path: string, st: Stats): void {
+  if (st.isDirectory()) throw usage(`${path}: is a directory, not an image file`);
+  if (!st.isFile() && !st.isBlockDevice())
+    throw usage(
+      `${path}: not a regular file or block device (a pipe, socket or character device cannot be added)`,
+    );
 }
 
 /**
@@ -148,7 +188,7 @@ async function ingestOne(writer: StoreWriter, input: OpenInput, opts: AddOptions
       const id = blake3(data);
       entries.add(id, data.length);
       res.chunks++;
-      if (writer.addChunk(id, data)) {
+      if (inStore(() => writer.addChunk(id, data))) {
         res.newChunks++;
         res.newBytes += data.length;
       }
@@ -158,7 +198,7 @@ async function ingestOne(writer: StoreWriter, input: OpenInput, opts: AddOptions
       res.zeroBytes += n;
     },
     progress: (done) => opts.onProgress?.(done, st.size),
-    drain: () => writer.drain(),
+    drain: () => inStore(() => writer.drain()),
   });
   const list = entries.finish();
   const recipe: Recipe = {
@@ -169,7 +209,7 @@ async function ingestOne(writer: StoreWriter, input: OpenInput, opts: AddOptions
     created: new Date().toISOString(),
     entries: list,
   };
-  const { done } = await writer.commitSoon(recipe);
+  const { done } = await inStore(() => writer.commitSoon(recipe));
   const storedBytes = writer.storedBytes - storedBefore;
   const committed = done.then((): AddResult => ({
     recipe,

@@ -1,7 +1,7 @@
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../store/config.js";
-import { usage } from "../util/errors.js";
+import { corrupt, fromSystemError, usage } from "../util/errors.js";
 
 /** A directed link: data flowing from `from` to `to`. */
 export interface Link {
@@ -26,8 +26,20 @@ export class Matrix {
 
   static load(repoDir: string): Matrix {
     const path = join(repoDir, "matrix.json");
-    if (!existsSync(path)) return new Matrix();
-    return Matrix.fromJson(readFileSync(path, "utf8"));
+    let text: string;
+    try {
+      text = readFileSync(path, "utf8");
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return new Matrix();
+      throw fromSystemError(err, path);
+    }
+    try {
+      return Matrix.fromJson(text);
+    } catch (err) {
+      throw corrupt(
+        `${path} is damaged (${(err as Error).message}); fix or remove it, then set or probe the links again`,
+      );
+    }
   }
 
   save(repoDir: string): void {
@@ -101,14 +113,23 @@ export class Matrix {
   }
 }
 
+const ORIGINS: ReadonlyArray<Link["origin"]> = ["probe", "manual", "import"];
+
+/** JSON turns 1e999 into Infinity, and stores Infinity as null: neither is a number here. */
+const finite = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
+
 function checkLink(l: Partial<Link>, where: string): Link {
   const bad = (what: string) => usage(`matrix ${where}: ${what}`);
   if (!l.from || !l.to || typeof l.from !== "string" || typeof l.to !== "string")
     throw bad("needs from and to site names");
-  if (typeof l.bandwidth !== "number" || !(l.bandwidth > 0))
-    throw bad("bandwidth must be a positive number of bytes per second");
-  if (l.rtt !== undefined && !(l.rtt >= 0)) throw bad("rtt must be a non-negative number of seconds");
-  if (l.cost !== undefined && !(l.cost >= 0)) throw bad("cost must be a non-negative USD per GB");
+  if (!finite(l.bandwidth) || !(l.bandwidth > 0))
+    throw bad("bandwidth must be a finite positive number of bytes per second");
+  if (l.rtt !== undefined && !(finite(l.rtt) && l.rtt >= 0))
+    throw bad("rtt must be a finite number of seconds, 0 or more");
+  if (l.cost !== undefined && !(finite(l.cost) && l.cost >= 0))
+    throw bad("cost must be a finite price in USD per GB, 0 or more");
+  if (l.origin !== undefined && !ORIGINS.includes(l.origin))
+    throw bad(`origin must be one of ${ORIGINS.join(", ")}`);
   return {
     from: l.from,
     to: l.to,

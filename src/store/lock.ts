@@ -1,5 +1,6 @@
 import { createRequire } from "node:module";
 import { closeSync, ftruncateSync, openSync, readFileSync, writeSync } from "node:fs";
+import { dirname } from "node:path";
 import { Exit, NitroError } from "../util/errors.js";
 
 const require = createRequire(import.meta.url);
@@ -13,7 +14,7 @@ export class RepoLock {
   private constructor(private fd: number) {}
 
   static async acquire(path: string, waitSeconds: number): Promise<RepoLock> {
-    const fd = openSync(path, "a+");
+    const fd = openLockFile(path);
     const deadline = Date.now() + waitSeconds * 1000;
     for (;;) {
       try {
@@ -45,5 +46,25 @@ export class RepoLock {
     flockSync(this.fd, "un");
     closeSync(this.fd);
     this.fd = -1;
+  }
+}
+
+function openLockFile(path: string): number {
+  try {
+    return openSync(path, "a+");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const repo = dirname(path);
+    if (code === "EROFS")
+      throw new NitroError(
+        Exit.FAILURE,
+        `repository ${repo} is on a read-only file system; it can only be read`,
+      );
+    if (code === "EACCES" || code === "EPERM")
+      throw new NitroError(
+        Exit.FAILURE,
+        `repository ${repo}: permission denied (cannot write its lock file)`,
+      );
+    throw err;
   }
 }

@@ -13,6 +13,7 @@ import {
   type StoreConfig,
 } from "./config.js";
 import { IndexDb, type ChunkLocation, type Counters } from "./index-db.js";
+import { checkIndexFiles } from "./lmdb-check.js";
 import { RepoLock } from "./lock.js";
 import { checkStore, type CheckReport } from "./check.js";
 import { nextPackId, packDir, packIds, packPath } from "./layout.js";
@@ -84,7 +85,11 @@ export class Store {
 
   static open(dir: string): Store {
     const config = readConfig(dir);
-    return new Store(dir, config, new IndexDb(join(dir, "index")));
+    return new Store(
+      dir,
+      config,
+      new IndexDb(join(dir, "index"), checkIndexFiles(join(dir, "index")).readOnly),
+    );
   }
 
   /** Takes the repository lock and returns the one writer. */

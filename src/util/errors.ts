@@ -47,6 +47,8 @@ export function fromSystemError(err: unknown, what: string): unknown {
     case "EACCES":
     case "EPERM":
       return new NitroError(Exit.FAILURE, `${what}: permission denied`);
+    case "EROFS":
+      return new NitroError(Exit.FAILURE, `${what}: read-only file system`);
     case "EISDIR":
       return usage(`${what}: is a directory`);
     case "ENOTDIR":

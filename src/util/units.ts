@@ -21,8 +21,9 @@ const SIZE_UNITS: Record<string, number> = {
 export function parseSize(text: string): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text);
   const mult = m ? SIZE_UNITS[m[2]!.toLowerCase()] : undefined;
-  if (!m || mult === undefined) throw usage(`invalid size '${text}' (examples: 65536, 64K, 1.5G, 100MB)`);
-  return Math.round(Number(m[1]) * mult);
+  const bytes = m && mult !== undefined ? Math.round(Number(m[1]) * mult) : NaN;
+  if (!Number.isSafeInteger(bytes)) throw usage(`invalid size '${text}' (examples: 65536, 64K, 1.5G, 100MB)`);
+  return bytes;
 }
 
 const RATE_UNITS: Record<string, number> = {
@@ -47,9 +48,10 @@ const RATE_UNITS: Record<string, number> = {
 export function parseBandwidth(text: string): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z/]+)\s*$/i.exec(text);
   const mult = m ? RATE_UNITS[m[2]!.toLowerCase()] : undefined;
-  if (!m || mult === undefined || Number(m[1]) <= 0)
+  const rate = m && mult !== undefined ? Number(m[1]) * mult : NaN;
+  if (!(rate > 0) || !Number.isFinite(rate))
     throw usage(`invalid bandwidth '${text}' (examples: 100Mbit, 1Gbit, 12.5MB/s)`);
-  return Number(m[1]) * mult;
+  return rate;
 }
 
 /** Duration in seconds: "80ms", "30s", "5m", "1h", "1h30m". */
@@ -63,7 +65,7 @@ export function parseDuration(text: string): number {
     total += m[2] === "ms" ? v / 1000 : m[2] === "s" ? v : m[2] === "m" ? v * 60 : v * 3600;
     matched = re.lastIndex;
   }
-  if (matched === 0 || matched !== s.length)
+  if (matched === 0 || matched !== s.length || !Number.isFinite(total))
     throw usage(`invalid duration '${text}' (examples: 80ms, 30s, 5m, 1h30m)`);
   return total;
 }
@@ -88,4 +90,12 @@ export function formatSeconds(s: number): string {
   if (s < 120) return `${s.toFixed(1)} s`;
   const m = Math.floor(s / 60);
   return m < 120 ? `${m}m${Math.round(s % 60)}s` : `${Math.floor(m / 60)}h${m % 60}m`;
+}
+
+/** A price in USD per GB: a finite number, zero or more. */
+export function parseCost(text: string, option: string): number {
+  const cost = text.trim() === "" ? NaN : Number(text);
+  if (!Number.isFinite(cost) || cost < 0)
+    throw usage(`${option} takes a price in USD per GB (a number, 0 or more), got '${text}'`);
+  return cost;
 }

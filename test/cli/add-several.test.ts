@@ -4,12 +4,13 @@ import { afterAll, describe, expect, it } from "vitest";
 import { nitro } from "../helpers/cli.js";
 import { pseudoRandom, tempDir } from "../helpers/data.js";
 
-/** `--json` prints one pretty-printed object per image: split the stream at top-level braces. */
+/** `--json` prints JSON Lines: one compact object per image, one per line. */
 function jsonStream(text: string): Array<Record<string, unknown>> {
+  expect(text.endsWith("\n")).toBe(true);
   return text
-    .split(/(?<=^\})\n/m)
-    .filter((s) => s.trim())
-    .map((s) => JSON.parse(s) as Record<string, unknown>);
+    .slice(0, -1)
+    .split("\n")
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
 }
 
 describe("add with several files", () => {

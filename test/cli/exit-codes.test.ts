@@ -56,6 +56,17 @@ describe("bad input gets one clear line and a documented exit code", () => {
     expect(JSON.parse(r.stdout)).toEqual({ error: expect.stringMatching(/ghost/), exitCode: 3 });
   });
 
+  it.each([
+    ["an unknown option", ["ls", "--frobnicate"], /unknown option '--frobnicate'/],
+    ["a missing argument", ["info"], /missing required argument 'image'/],
+    ["an unknown command", ["frobnicate"], /unknown command 'frobnicate'/],
+    ["a bad global option value", ["--lock-wait", "soon", "ls"], /--lock-wait takes a number/],
+  ])("reports %s as a JSON error on stdout with --json", (_what, args, message) => {
+    const r = nitro(["--repo", repo, "--json", ...args]);
+    expect(r.code).toBe(2);
+    expect(JSON.parse(r.stdout)).toEqual({ error: expect.stringMatching(message), exitCode: 2 });
+  });
+
   it("reports a path through a non-directory", () => {
     const r = nitro(["--repo", repo, "add", join(img, "child")]);
     expect(r.code).toBe(3);

@@ -29,3 +29,30 @@ describe("bandwidth/cost matrix", () => {
     expect(() => Matrix.fromJson('{"links":[{"from":"a"}]}')).toThrow(/from and to/);
   });
 });
+
+describe("non-finite numbers never enter the matrix", () => {
+  const header = new Matrix().toCsv();
+
+  it.each([
+    ["CSV bandwidth 1e999", () => Matrix.fromCsv(header + "a,b,1e999,,,,\n"), /line 2: bandwidth/],
+    ["CSV cost Infinity", () => Matrix.fromCsv(header + "a,b,100,,Infinity,,\n"), /line 2: cost/],
+    ["CSV rtt NaN", () => Matrix.fromCsv(header + "a,b,100,abc,,,\n"), /line 2: rtt/],
+    [
+      "JSON bandwidth 1e999",
+      () => Matrix.fromJson('{"links":[{"from":"a","to":"b","bandwidth":1e999}]}'),
+      /link 1: bandwidth/,
+    ],
+    [
+      "JSON cost null",
+      () => Matrix.fromJson('{"links":[{"from":"a","to":"b","bandwidth":1,"cost":null}]}'),
+      /link 1: cost/,
+    ],
+    [
+      "JSON rtt 1e999",
+      () => Matrix.fromJson('{"links":[{"from":"a","to":"b","bandwidth":1,"rtt":1e999}]}'),
+      /link 1: rtt/,
+    ],
+  ])("%s is refused", (_what, load, message) => {
+    expect(load).toThrow(message);
+  });
+});

@@ -30,7 +30,7 @@ describe("a corrupted pack byte", () => {
     expect(r.code).toBe(5);
     expect(r.stderr).toMatch(/corrupt/);
     expect(existsSync(out)).toBe(false);
-    expect(readdirSync(t.dir).filter((f) => f.includes(".tmp"))).toEqual([]);
+    expect(readdirSync(t.dir).filter((f) => f.includes(".nitro-tmp"))).toEqual([]);
     expect(nitro(["--repo", repo, "check", "--read-data"]).code).toBe(5);
   });
 });

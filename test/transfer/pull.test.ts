@@ -56,7 +56,7 @@ function breaking(inner: ReadSite, frames: number): ReadSite {
 
 async function rebuilt(dest: Store, recipe: Recipe, dir: string): Promise<Buffer> {
   const out = join(dir, `out-${dest.config.site}-${Math.random()}.img`);
-  exportImage(dest, recipe, out);
+  await exportImage(dest, recipe, out);
   return readFileSync(out);
 }
 

@@ -13,7 +13,10 @@ export function defaultImageName(file: string): string {
 function report(ctx: CliContext, r: AddResult): void {
   const { recipe, ...figures } = r;
   const ratio = r.storedBytes > 0 ? r.logicalBytes / r.storedBytes : Infinity;
-  ctx.emit({ name: recipe.name, digest: recipe.digest, ...figures, dedupRatio: ratio }, () =>
+  const result = { name: recipe.name, digest: recipe.digest, ...figures, dedupRatio: ratio };
+  // JSON Lines: one compact object per image, as each is stored.
+  if (ctx.json) return void process.stdout.write(JSON.stringify(result) + "\n");
+  ctx.emit(result, () =>
     [
       `added ${recipe.name}: ${formatBytes(r.logicalBytes)} in ${r.chunks} chunks (${formatBytes(r.zeroBytes)} zeros)`,
       `  new unique ${formatBytes(r.newBytes)} in ${r.newChunks} chunks, stored ${formatBytes(r.storedBytes)}, ratio ${ratio === Infinity ? "∞" : ratio.toFixed(1)}:1`,

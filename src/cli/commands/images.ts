@@ -98,12 +98,12 @@ export function register(program: Command): void {
     .action(async (name: string, o: { output: string; force?: boolean }, cmd: Command) => {
       const ctx = CliContext.of(cmd);
       const { exportImage } = await import("../../image/export.js");
-      await withStore(ctx, (s) => {
+      await withStore(ctx, async (s) => {
         const r = requireRecipe(s, name);
         const bar = byteBar(ctx, "export", r.size);
         const t0 = performance.now();
         try {
-          exportImage(s, r, o.output, { force: o.force, onProgress: (d) => bar.update(d) });
+          await exportImage(s, r, o.output, { force: o.force, onProgress: (d) => bar.update(d) });
         } finally {
           bar.stop();
         }

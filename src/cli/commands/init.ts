@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { usage } from "../../util/errors.js";
+import { fromSystemError, usage } from "../../util/errors.js";
 import { parseSize } from "../../util/units.js";
 import { CliContext } from "../context.js";
 
@@ -36,11 +36,13 @@ export function register(program: Command): void {
         import("../../store/store.js"),
         import("../../chunk/chunker.js"),
       ]);
-      const store = Store.init(ctx.repoDir, {
-        site: o.site,
-        chunker: chunkerParams(o.chunker, parseSize(o.avgSize)),
-        compression: { codec: o.compress, level },
-      });
+      const chunker = chunkerParams(o.chunker, parseSize(o.avgSize));
+      let store: ReturnType<typeof Store.init>;
+      try {
+        store = Store.init(ctx.repoDir, { site: o.site, chunker, compression: { codec: o.compress, level } });
+      } catch (err) {
+        throw fromSystemError(err, `repository ${ctx.repoDir}`);
+      }
       await store.close();
       ctx.emit(
         { repo: ctx.repoDir, ...store.config },

@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import type { Command } from "commander";
 import { Matrix } from "../../matrix/matrix.js";
 import { fromSystemError, usage } from "../../util/errors.js";
-import { formatRate, parseBandwidth, parseDuration } from "../../util/units.js";
+import { formatRate, parseBandwidth, parseCost, parseDuration } from "../../util/units.js";
 import { CliContext, withStore } from "../context.js";
 import { openNamedSite, withSshOptions, type SshCliOptions } from "../site-options.js";
 import { SiteRegistry } from "../../site/registry.js";
@@ -43,8 +43,7 @@ export function register(program: Command): void {
     .action(
       (from: string, to: string, o: { bandwidth: string; rtt?: string; cost?: string }, cmd: Command) => {
         const ctx = CliContext.of(cmd);
-        const cost = o.cost === undefined ? undefined : Number(o.cost);
-        if (cost !== undefined && !(cost >= 0)) throw usage(`--cost takes USD per GB, got '${o.cost}'`);
+        const cost = o.cost === undefined ? undefined : parseCost(o.cost, "--cost");
         const m = Matrix.load(ctx.repoDir);
         m.set({
           from,

@@ -172,6 +172,7 @@ export function register(program: Command): void {
     .action(async (image: string, o: PlanCliOptions & { output?: string; force?: boolean }, cmd: Command) => {
       const ctx = CliContext.of(cmd);
       const objective = objectiveOf(o);
+      if (o.output) (await import("../../image/image-file.js")).checkOutputTarget(o.output, o.force ?? false);
       const { Matrix, describeSources, exportImage, pullChunks, resolveRecipe } = await load();
       await withStore(ctx, async (store) => {
         const here = store.config.site;
@@ -198,7 +199,7 @@ export function register(program: Command): void {
             onProgress: (s, bytes) => barOf.get(s)?.update(bytes),
             onEvent: (m) => ctx.info(`note: ${m}`),
           }).finally(() => bars.stop());
-          if (o.output) exportImage(store, recipe, o.output, { force: o.force });
+          if (o.output) await exportImage(store, recipe, o.output, { force: o.force });
           ctx.emit({ ...report, output: o.output ?? null }, () => describePull(report, o.output));
         } finally {
           await opened.close();
