@@ -6,6 +6,7 @@ import {
   type S3Client,
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
+import { corrupt } from "../../util/errors.js";
 import { DEFAULT_RETRY, withRetry, type RetryPolicy } from "./retry.js";
 import type { S3Location } from "./url.js";
 
@@ -71,7 +72,8 @@ export class Bucket {
           }),
         );
         const bytes = Buffer.from(await r.Body!.transformToByteArray());
-        if (bytes.length !== length) throw new Error(`got ${bytes.length} bytes of ${length}`);
+        if (bytes.length !== length)
+          throw corrupt(`got ${bytes.length} bytes of ${length}: truncated object`);
         return bytes;
       },
       this.policy,

@@ -51,9 +51,19 @@ export async function putRecipeToBucket(
 }
 
 export async function listRecipesInBucket(bucket: Bucket): Promise<RecipeSummary[]> {
-  const names = (await bucket.list(RECIPES)).map((o) => o.key.slice(RECIPES.length));
+  // A key that is no image name (put there by something else) is not an image of the site.
+  const names = (await bucket.list(RECIPES)).map((o) => o.key.slice(RECIPES.length)).filter(isImageName);
   const recipes = await mapLimit(names, GETS_IN_FLIGHT, (n) => getRecipeFromBucket(bucket, n));
   return recipes.filter((r): r is Recipe => r !== undefined).map(summarize);
+}
+
+function isImageName(name: string): boolean {
+  try {
+    validateImageName(name);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function complete(recipe: Recipe, index: SiteIndex): boolean {

@@ -153,6 +153,16 @@ describe("S3Site on Swift's s3api", () => {
     await expect(open("no-such-bucket-here")).rejects.toMatchObject({ exitCode: Exit.NOT_FOUND });
   });
 
+  it("listRecipes skips keys under recipes/ that are no image name", async () => {
+    const bucket = await swift.newBucket();
+    const site = await open(bucket);
+    const client = swift.client();
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: "site/recipes/a b/../c", Body: "x" }));
+    client.destroy();
+    expect(await site.listRecipes()).toEqual([]);
+    await site.close();
+  });
+
   it("a server that does not answer fails with REMOTE after the retries, not at once and not never", async () => {
     const dead = S3Site.open("gone", {
       client: makeS3Client({ endpoint: "http://127.0.0.1:9", pathStyle: true }),
