@@ -25,6 +25,9 @@ export interface ListedObject {
  * failing as a NitroError that names the site and the key.
  */
 export class Bucket {
+  /** Whether the server honours `If-None-Match: *` on PUT; unknown until the first try. */
+  private conditional: boolean | undefined;
+
   constructor(
     private readonly client: S3Client,
     readonly location: S3Location,
@@ -117,6 +120,42 @@ export class Bucket {
       },
       this.policy,
     );
+  }
+
+  /**
+   * Stores an object unless one exists under that key (`If-None-Match: *`); false when one does.
+   * A server without conditional PUT (s3api answers 501) gets a plain PUT, this time and after.
+   */
+  async create(key: string, body: Buffer): Promise<boolean> {
+    if (this.conditional === false || body.length > PART_BYTES) {
+      await this.put(key, body);
+      return true;
+    }
+    const params = { Bucket: this.location.bucket, Key: this.full(key), Body: body, IfNoneMatch: "*" };
+    const outcome = await withRetry(
+      this.what("create", key),
+      async () => {
+        try {
+          await this.client.send(new PutObjectCommand(params));
+          return "created" as const;
+        } catch (err) {
+          const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+          const status = e.$metadata?.httpStatusCode;
+          if (status === 412 || e.name === "PreconditionFailed") return "exists" as const;
+          // 409 ConditionalRequestConflict: another conditional write of that key is under way.
+          if (status === 501 || e.name === "NotImplemented") return "unsupported" as const;
+          throw err;
+        }
+      },
+      this.policy,
+    );
+    if (outcome === "unsupported") {
+      this.conditional = false;
+      await this.put(key, body);
+      return true;
+    }
+    this.conditional = true;
+    return outcome === "created";
   }
 
   /** Every object whose key starts with `sub`, page by page. */

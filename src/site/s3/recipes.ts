@@ -26,9 +26,9 @@ export async function getRecipeFromBucket(bucket: Bucket, name: string): Promise
 /**
  * Stores a recipe with the store's rules (src/store/store.ts putRecipe): checked first; the same
  * recipe again changes nothing; another recipe under the name of a complete image is refused
- * (EXISTS) unless `force`. The recipe object is the one key a writer may replace: with s3api's
- * lack of conditional PUT, two pushes of different images under one name at once end with one
- * of them (the last), as with a local store.
+ * (EXISTS) unless `force`. The recipe object is the one key a writer may replace. A new name is
+ * created with a conditional PUT where the server has it (AWS, MinIO), so two pushes of different
+ * images under one name at once cannot both win; on s3api (no conditional PUT) the last one does.
  */
 export async function putRecipeToBucket(
   bucket: Bucket,
@@ -38,16 +38,21 @@ export async function putRecipeToBucket(
 ): Promise<void> {
   validateImageName(recipe.name);
   verifyRecipe(recipe);
-  const old = await getRecipeFromBucket(bucket, recipe.name);
-  if (old && old.digest === recipe.digest && old.size === recipe.size) return;
-  if (old && !force) {
-    await index.ensure();
-    if (complete(old, index))
-      throw exists(
-        `image '${recipe.name}' already exists here with other content (digest ${old.digest.slice(0, 16)}…); use --force to replace it`,
-      );
+  const body = encodeRecipe(recipe);
+  // Twice at most: a conditional create that finds the name taken meanwhile decides again.
+  for (let round = 0; ; round++) {
+    const old = await getRecipeFromBucket(bucket, recipe.name);
+    if (old && old.digest === recipe.digest && old.size === recipe.size) return;
+    if (old && !force) {
+      await index.ensure();
+      if (complete(old, index))
+        throw exists(
+          `image '${recipe.name}' already exists here with other content (digest ${old.digest.slice(0, 16)}…); use --force to replace it`,
+        );
+    }
+    if (old || round > 0) return bucket.put(recipeKey(recipe.name), body);
+    if (await bucket.create(recipeKey(recipe.name), body)) return;
   }
-  await bucket.put(recipeKey(recipe.name), encodeRecipe(recipe));
 }
 
 export async function listRecipesInBucket(bucket: Bucket): Promise<RecipeSummary[]> {

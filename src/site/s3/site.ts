@@ -55,10 +55,11 @@ export class S3Site implements WriteSite {
     const where = `site '${this.name}' (s3://${this.parts.location.bucket}/${this.parts.location.prefix})`;
     const bytes = await this.bucket.get(SITE_CONFIG_KEY);
     if (!bytes) {
-      // Two first writers at once write the same bytes: either copy is right.
+      // Two first writers at once: one creates it (or, without conditional PUT, both write it).
       const config = { format: SITE_FORMAT, version: SITE_VERSION, created: new Date().toISOString() };
-      await this.bucket.put(SITE_CONFIG_KEY, Buffer.from(JSON.stringify(config, null, 2) + "\n"));
-      return;
+      if (await this.bucket.create(SITE_CONFIG_KEY, Buffer.from(JSON.stringify(config, null, 2) + "\n")))
+        return;
+      return this.checkFormat();
     }
     let config: { format?: unknown; version?: unknown };
     try {

@@ -153,6 +153,18 @@ describe("S3Site on Swift's s3api", () => {
     await expect(open("no-such-bucket-here")).rejects.toMatchObject({ exitCode: Exit.NOT_FOUND });
   });
 
+  it("create falls back to a plain PUT where conditional PUT is missing (s3api answers 501)", async () => {
+    const bucket = await swift.newBucket();
+    const site = await open(bucket);
+    const objects = site["bucket"];
+    expect(await objects.create("x", Buffer.from("first"))).toBe(true);
+    // No If-None-Match on s3api: the second write goes through as a plain PUT.
+    expect(await objects.create("x", Buffer.from("second"))).toBe(true);
+    expect((await objects.get("x"))!.toString()).toBe("second");
+    expect(objects["conditional"]).toBe(false);
+    await site.close();
+  });
+
   it("listRecipes skips keys under recipes/ that are no image name", async () => {
     const bucket = await swift.newBucket();
     const site = await open(bucket);
