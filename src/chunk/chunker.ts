@@ -1,4 +1,4 @@
-import type { ChunkerParams } from "../store/types.js";
+import type { ChunkerParams } from "./params.js";
 import { usage } from "../util/errors.js";
 import { fastcdcCut } from "./fastcdc.js";
 

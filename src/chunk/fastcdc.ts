@@ -1,5 +1,5 @@
 import { endianness } from "node:os";
-import type { ChunkerParams } from "../store/types.js";
+import type { ChunkerParams } from "./params.js";
 import { GEAR } from "./gear.js";
 import type { CutFunction } from "./chunker.js";
 

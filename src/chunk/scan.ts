@@ -1,5 +1,5 @@
 import type { FileHandle } from "node:fs/promises";
-import type { ChunkerParams } from "../store/types.js";
+import type { ChunkerParams } from "./params.js";
 import { cutFunction } from "./chunker.js";
 import { segments } from "./extents.js";
 

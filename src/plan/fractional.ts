@@ -39,8 +39,8 @@ export function horizonFor(need: number, mask: number, t: SiteTimes): number {
 }
 
 /**
- * Smallest T >= start at which the sites in `enabled` can carry `target` bytes. Warm: the net's
- * current flow must be feasible at `start` for `enabled`. Leaves the net holding that flow at T.
+ * Smallest T >= start at which the sites in `enabled` can carry `target` bytes, starting from
+ * the net's current placement. Leaves the net holding that flow at T.
  */
 export function minHorizon(
   net: FlowNet,
@@ -78,10 +78,11 @@ export function fastest(net: FlowNet, t: SiteTimes, all: number): number {
  *
  * Costs depend on the site only, so the loads that serve everything form a polymatroid and the
  * greedy is optimal: fill the cheapest tier of sites as much as the horizon allows, then the
- * next tier, and so on (incremental max-flow; augmenting never lowers a sink edge's flow).
+ * next tier, and so on (incremental max-flow: a push only moves a site's excess, so what a site
+ * carries never goes down).
  * A plan is that cheap iff every cheapest-tiers prefix carries what it carries at `limit`. So,
  * prefix after prefix, the horizon rises to the smallest at which the prefix carries that much
- * (a minHorizon search warm-started with the flow of the previous prefixes, still feasible).
+ * (a minHorizon search warm-started with the flow of the previous prefixes).
  */
 export function cheapestWithin(
   net: FlowNet,

@@ -1,6 +1,9 @@
+import { popcount } from "./flow.js";
+
 /**
- * Chunks grouped by the set of usable sites holding them. Even millions of chunks fall into few
- * groups (at most 2^sites, in practice tens to hundreds), and the flow problem is solved on groups.
+ * Chunks grouped by the set of usable sites holding them. Millions of chunks usually fall into
+ * tens to hundreds of groups (at most min(chunks, 2^sites): with arbitrary holder sets over 20+
+ * sites nearly every chunk is its own group), and the flow problem is solved on groups.
  */
 export interface Groups {
   count: number;
@@ -18,13 +21,17 @@ export interface Groups {
 export function groupChunks(sizes: ArrayLike<number>, holders: Uint32Array, usable: number): Groups {
   const n = holders.length;
   const groupOf = new Int32Array(n);
-  // Open addressing on the mask; the table grows so that it stays at most half full.
-  let bits = 8;
-  let slots = new Int32Array(1 << bits).fill(-1);
-  let mask = new Int32Array(64);
-  let bytes = new Float64Array(64);
-  let chunks = new Float64Array(64);
-  let maxSize = new Float64Array(64);
+  // Open addressing on the mask: slot h holds (mask, group + 1) at 2h and 2h + 1, 0 when empty
+  // (one cache line per probe when most chunks have their own set). The table grows so that it
+  // stays at most half full; it and the arrays start large enough for min(chunks, 2^holders)
+  // groups, up to 2^20 of them.
+  let bits = Math.max(8, Math.min(31 - Math.clz32(Math.max(1, n)) + 2, popcount(usable) + 1, 21));
+  let slots = new Int32Array(2 << bits);
+  const room = Math.max(64, Math.min(n, 2 ** Math.min(popcount(usable), 20)));
+  let mask = new Int32Array(room);
+  let bytes = new Float64Array(room);
+  let chunks = new Float64Array(room);
+  let maxSize = new Float64Array(room);
   let count = 0;
   let unassigned = 0;
   let unassignedBytes = 0;
@@ -45,7 +52,7 @@ export function groupChunks(sizes: ArrayLike<number>, holders: Uint32Array, usab
     else {
       let h = Math.imul(m, 0x9e3779b1) >>> (32 - bits);
       const wrap = (1 << bits) - 1;
-      while ((g = slots[h]!) >= 0 && mask[g] !== m) h = (h + 1) & wrap;
+      while ((g = slots[2 * h + 1]! - 1) >= 0 && slots[2 * h] !== m) h = (h + 1) & wrap;
       if (g < 0) {
         g = count++;
         if (g === mask.length) {
@@ -55,7 +62,8 @@ export function groupChunks(sizes: ArrayLike<number>, holders: Uint32Array, usab
           maxSize = grow(maxSize);
         }
         mask[g] = m;
-        slots[h] = g;
+        slots[2 * h] = m;
+        slots[2 * h + 1] = g + 1;
         if (count * 2 > 1 << bits) {
           bits++;
           slots = rehash(mask, count, bits);
@@ -88,12 +96,13 @@ function grow<T extends Int32Array<ArrayBuffer> | Float64Array<ArrayBuffer>>(a: 
 }
 
 function rehash(mask: Int32Array, count: number, bits: number): Int32Array<ArrayBuffer> {
-  const slots = new Int32Array(1 << bits).fill(-1);
+  const slots = new Int32Array(2 << bits);
   const wrap = (1 << bits) - 1;
   for (let g = 0; g < count; g++) {
     let h = Math.imul(mask[g]!, 0x9e3779b1) >>> (32 - bits);
-    while (slots[h]! >= 0) h = (h + 1) & wrap;
-    slots[h] = g;
+    while (slots[2 * h + 1]! !== 0) h = (h + 1) & wrap;
+    slots[2 * h] = mask[g]!;
+    slots[2 * h + 1] = g + 1;
   }
   return slots;
 }

@@ -6,7 +6,8 @@
  * 2. Fractional problem, exact, on the groups: the smallest horizon T at which the flow
  *    source -> group (group bytes) -> holder sites -> sink (bandwidth * max(0, T - rtt))
  *    carries every byte. Newton's method on minimum cuts over T, warm-started max-flows
- *    (fractional.ts): a few max-flows on a graph of groups + sites, independent of chunk count.
+ *    (fractional.ts), each a push-relabel on the sites (flow.ts): phases that depend on the
+ *    sites (at most 32), each one pass over the groups; no chunk is visited.
  * 3. Cost. time: the cheapest plan within (1 + slack) * T*, then the fastest of those. cost: each
  *    chunk only from its cheapest holders (the cheapest possible plan), then the fastest of
  *    those. deadline: the cheapest plan finishing by the deadline, then the fastest of those;
@@ -92,13 +93,19 @@ function withinHorizon(ctx: Context, limit: number, deadline?: number): Plan {
 /** Every group restricted to its cheapest holders: no plan costs less; then the fastest such. */
 function cheapest(ctx: Context): Plan {
   const { groups, price } = ctx;
-  const cheap = groups.mask.map((m) => {
+  const cheap = new Int32Array(groups.count);
+  for (let g = 0; g < groups.count; g++) {
     let best = Infinity;
-    for (let s = 0; s < price.length; s++) if (((m >>> s) & 1) === 1) best = Math.min(best, price[s]!);
     let r = 0;
-    for (let s = 0; s < price.length; s++) if (((m >>> s) & 1) === 1 && price[s] === best) r |= 1 << s;
-    return r;
-  });
+    for (let rest = groups.mask[g]!; rest !== 0; rest &= rest - 1) {
+      const s = 31 - Math.clz32(rest & -rest);
+      if (price[s]! < best) {
+        best = price[s]!;
+        r = 1 << s;
+      } else if (price[s] === best) r |= 1 << s;
+    }
+    cheap[g] = r;
+  }
   const net = new FlowNet(cheap, groups.bytes, ctx.bw, ctx.rtt);
   fastest(net, ctx.times, ctx.usable);
   return rounded(ctx, net, cheap, Infinity);
@@ -162,26 +169,47 @@ function rounded(ctx: Context, net: FlowNet, allowed: Int32Array, deadline?: num
   return summarize(input.sizes, assignment, groups, bw, rtt, price, extra, { load, count });
 }
 
+/**
+ * The net's flow made a forest. A group sent by one site is a leaf and on no cycle: only the
+ * groups split between sites (few) go through toForest.
+ */
 function forestOf(net: FlowNet): GroupFlow {
-  const edgeGroup: number[] = [];
-  const edgeSite: number[] = [];
-  const edgeFlow: number[] = [];
-  for (let g = 0; g < net.groups; g++) {
-    for (let e = net.midFirst[g]!; e < net.midEnd(g); e += 2) {
-      const f = net.flow(e);
-      if (f <= net.eps) continue;
-      edgeGroup.push(g);
-      edgeSite.push(net.midSite[e]!);
-      edgeFlow.push(f);
-    }
-  }
-  return toForest(
-    net.groups,
+  const { group, site, bytes } = net.edges();
+  const G = net.groups;
+  const edgesOf = new Int32Array(G);
+  for (let e = 0; e < group.length; e++) edgesOf[group[e]!]!++;
+  const splitIndex = new Int32Array(G).fill(-1);
+  let split = 0;
+  for (let g = 0; g < G; g++) if (edgesOf[g]! > 1) splitIndex[g] = split++;
+  const inSplit: number[] = [];
+  for (let e = 0; e < group.length; e++) if (splitIndex[group[e]!]! >= 0) inSplit.push(e);
+  const sub = toForest(
+    split,
     net.sites,
-    Int32Array.from(edgeGroup),
-    Uint8Array.from(edgeSite),
-    Float64Array.from(edgeFlow),
+    Int32Array.from(inSplit, (e) => splitIndex[group[e]!]!),
+    Uint8Array.from(inSplit, (e) => site[e]!),
+    Float64Array.from(inSplit, (e) => bytes[e]!),
   );
+
+  const first = new Int32Array(G + 1);
+  for (let g = 0; g < G; g++) {
+    const i = splitIndex[g]!;
+    first[g + 1] = first[g]! + (i >= 0 ? sub.first[i + 1]! - sub.first[i]! : edgesOf[g]!);
+  }
+  const outSite = new Uint8Array(first[G]!);
+  const outBytes = new Float64Array(first[G]!);
+  for (let e = 0, g = 0; g < G; g++) {
+    const i = splitIndex[g]!;
+    if (i >= 0) {
+      outSite.set(sub.site.subarray(sub.first[i]!, sub.first[i + 1]!), first[g]!);
+      outBytes.set(sub.bytes.subarray(sub.first[i]!, sub.first[i + 1]!), first[g]!);
+    } else if (edgesOf[g] === 1) {
+      outSite[first[g]!] = site[e]!;
+      outBytes[first[g]!] = bytes[e]!;
+    }
+    e += edgesOf[g]!;
+  }
+  return { first, site: outSite, bytes: outBytes };
 }
 
 /** max over sites of (largest chunk of a split group it takes part in) / bandwidth. */

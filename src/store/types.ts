@@ -1,3 +1,7 @@
+import type { ChunkerParams } from "../chunk/params.js";
+
+export type { ChunkerKind, ChunkerParams } from "../chunk/params.js";
+
 /** A chunk is named by the BLAKE3-256 digest of its uncompressed bytes. */
 export const ID_BYTES = 32;
 export type ChunkId = Buffer;
@@ -30,16 +34,6 @@ export interface Frame {
    * is done with them calls it. A consumer that never does only costs the reuse.
    */
   release?: () => void;
-}
-
-export type ChunkerKind = "fastcdc" | "fixed";
-
-export interface ChunkerParams {
-  kind: ChunkerKind;
-  /** fastcdc: min/avg/max; fixed: avg is the chunk size and min = avg = max. */
-  min: number;
-  avg: number;
-  max: number;
 }
 
 /** An image: its ordered chunk list and how to check the rebuilt whole. */

@@ -68,6 +68,11 @@ export const Limits = {
   /** Recipe entries in one RECIPE_PART message, and in one recipe. */
   PART_ENTRIES: 256 * 1024,
   RECIPE_ENTRIES: 16 * MiB,
+  /**
+   * Entry bytes of one recipe upload (2.7 M entries). A session uploads one recipe at a time, so a
+   * client can make the server hold at most about twice this (the entries, then the store's copy).
+   */
+  RECIPE_UPLOAD_BYTES: 96 * MiB,
   /** JSON of a recipe header; one RECIPE_LIST message. */
   JSON_BYTES: 64 * 1024,
   LIST_BYTES: 4 * MiB,

@@ -90,11 +90,18 @@ export function decodeRecipeHeader(body: Buffer): RecipeHeader {
 export class RecipeAssembler {
   private readonly parts: Buffer[] = [];
   private received = 0;
+  /** Sum of the entry lengths received so far. */
+  private lengths = 0;
 
   constructor(readonly header: RecipeHeader) {}
 
   get complete(): boolean {
     return this.received === this.header.count;
+  }
+
+  /** Whether the entries received so far already add up to more than the header's size. */
+  get oversized(): boolean {
+    return this.lengths > this.header.size;
   }
 
   add(body: Buffer): void {
@@ -104,16 +111,16 @@ export class RecipeAssembler {
       throw protocolError(`recipe '${this.header.name}' has more entries than its header says`);
     this.parts.push(Buffer.from(body));
     this.received += n;
+    for (let o = ID_BYTES; o < body.length; o += ENTRY_BYTES) this.lengths += body.readUInt32LE(o);
   }
 
   /** The recipe, once complete; its entry lengths must add up to its size. */
   finish(): Recipe {
-    const entries = Buffer.concat(this.parts);
+    const entries = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts);
     this.parts.length = 0;
-    let size = 0;
-    for (let o = ID_BYTES; o < entries.length; o += ENTRY_BYTES) size += entries.readUInt32LE(o);
     const { count: _count, force: _force, ...rest } = this.header;
-    if (size !== rest.size) throw corrupt(`recipe '${rest.name}': entry lengths do not add up to its size`);
+    if (this.lengths !== rest.size)
+      throw corrupt(`recipe '${rest.name}': entry lengths do not add up to its size`);
     return { ...rest, entries };
   }
 }

@@ -43,6 +43,8 @@ const hex = (n: number, width: number) => n.toString(16).padStart(width, "0");
 
 /** The NitroError for an ERROR body from site `site`: its words quoted, its code made ours. */
 export function remoteError(site: string, body: Buffer): NitroError {
+  // Never throws: a malformed ERROR still fails its request (the caller has let go of it).
+  if (body.length < 1) return new NitroError(Exit.REMOTE, `${site}: protocol error: malformed ERROR`);
   const { code, message } = decodeError(body);
   return new NitroError(localExitCode(code), `${site}: ${quoteRemoteText(message)}`);
 }

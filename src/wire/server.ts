@@ -1,7 +1,8 @@
 import { randomBytes } from "node:crypto";
 import type { Readable, Writable } from "node:stream";
 import type { ReusedBufferReads } from "../util/pipes.js";
-import { validateImageName } from "../store/recipe.js";
+import { validateImageName, verifyRecipe } from "../store/recipe.js";
+import { ENTRY_BYTES } from "../store/types.js";
 import type { ChunkId, Frame, PutProgress, PutResult, Recipe, RecipeSummary } from "../store/types.js";
 import { BufferPool } from "../util/buffer-pool.js";
 import { Exit, NitroError } from "../util/errors.js";
@@ -51,11 +52,11 @@ const PUT_QUEUE_BYTES = 32 * 1024 * 1024;
 const MAX_HANDLERS = 64;
 /**
  * Concurrent streams a client may open; beyond them the session ends. With the per-message limits
- * they bound what a client can make the server hold: 64 downloads × 2 MiB of ids, 4 uploads × 32 MiB.
+ * they bound what a client can make the server hold: 64 downloads × 2 MiB of ids, 4 uploads × 32 MiB,
+ * one recipe upload at a time (≤ Limits.RECIPE_UPLOAD_BYTES) and one recipe download at a time.
  */
 export const MAX_GETS = 64;
 const MAX_PUTS = 4;
-const MAX_RECIPE_UPLOADS = 4;
 /** Requests whose later messages are dropped (a refused put keeps arriving for a while). */
 const MAX_DEAD = 1024;
 
@@ -123,7 +124,9 @@ class GetStream {
 class Session {
   private readonly puts = new Map<number, PutStream>();
   private readonly gets = new Map<number, GetStream>();
-  private readonly uploads = new Map<number, RecipeAssembler>();
+  /** The session's one recipe upload, from its header until the store has it (or refused it). */
+  private upload: { req: number; asm: RecipeAssembler; storing: boolean } | undefined;
+  private recipeReads: Promise<void> = Promise.resolve();
   private readonly dead = new Set<number>();
   private readonly handlers = new Set<Promise<void>>();
   private readonly downloads = new Set<Promise<void>>();
@@ -197,7 +200,7 @@ class Session {
       case Msg.RECIPE_PART:
         return this.recipePart(m);
       case Msg.GET_RECIPE:
-        return this.spawn(m.req, () => this.getRecipe(m.req, m.body));
+        return this.spawn(m.req, () => this.inTurn(() => this.getRecipe(m.req, m.body)));
       case Msg.LIST_RECIPES:
         return this.spawn(m.req, async () => {
           for (const body of encodeList(await this.site.listRecipes())) {
@@ -321,33 +324,67 @@ class Session {
     this.send(Msg.END, stream.req);
   }
 
-  private async putRecipe(m: Message): Promise<void> {
+  private putRecipe(m: Message): void {
     if (this.dead.has(m.req)) return;
     if (this.opts.readOnly) return this.refuseWrite(m.req, "recipe upload");
-    if (this.uploads.has(m.req)) throw protocolError(`request ${m.req} is already uploading a recipe`);
-    if (this.uploads.size >= MAX_RECIPE_UPLOADS)
-      throw protocolError(`more than ${MAX_RECIPE_UPLOADS} concurrent recipe uploads`);
-    const asm = new RecipeAssembler(decodeRecipeHeader(m.body));
-    this.uploads.set(m.req, asm);
-    if (asm.complete) this.storeRecipe(m.req, asm);
+    if (this.upload)
+      throw protocolError(
+        `recipe upload on request ${m.req} while request ${this.upload.req} uploads one (one at a time)`,
+      );
+    const header = decodeRecipeHeader(m.body);
+    if (header.count * ENTRY_BYTES > Limits.RECIPE_UPLOAD_BYTES) {
+      this.markDead(m.req);
+      const limit = Math.floor(Limits.RECIPE_UPLOAD_BYTES / ENTRY_BYTES);
+      const msg = `recipe '${header.name}' of ${header.count} entries is more than this site takes in one upload (limit ${limit})`;
+      this.send(Msg.ERROR, m.req, encodeError(Exit.FAILURE, msg));
+      return;
+    }
+    this.upload = { req: m.req, asm: new RecipeAssembler(header), storing: false };
+    if (this.upload.asm.complete) this.storeRecipe();
   }
 
   private recipePart(m: Message): void {
     if (this.dead.has(m.req)) return;
-    const asm = this.uploads.get(m.req);
-    if (!asm) throw protocolError(`RECIPE_PART for request ${m.req}, which uploads no recipe`);
-    asm.add(m.body);
-    if (asm.complete) this.storeRecipe(m.req, asm);
+    const upload = this.upload;
+    if (!upload || upload.req !== m.req || upload.storing)
+      throw protocolError(`RECIPE_PART for request ${m.req}, which uploads no recipe`);
+    upload.asm.add(m.body);
+    if (upload.asm.oversized) {
+      // Refused as soon as the entries pass the size the header declared, before any more arrive.
+      this.upload = undefined;
+      this.markDead(m.req);
+      const msg = `recipe '${upload.asm.header.name}': entry lengths add up to more than its size`;
+      this.send(Msg.ERROR, m.req, encodeError(Exit.CORRUPT, msg));
+      return;
+    }
+    if (upload.asm.complete) this.storeRecipe();
   }
 
-  private storeRecipe(req: number, asm: RecipeAssembler): void {
-    this.uploads.delete(req);
-    this.spawn(req, async () => {
-      const recipe = asm.finish();
-      validateImageName(recipe.name);
-      await this.site.putRecipe(recipe, { force: asm.header.force === true });
-      this.send(Msg.OK, req);
+  /** Hands the complete upload to the store; the next upload may start once the store is done. */
+  private storeRecipe(): void {
+    const upload = this.upload!;
+    upload.storing = true;
+    this.spawn(upload.req, async () => {
+      try {
+        const recipe = upload.asm.finish();
+        validateImageName(recipe.name);
+        verifyRecipe(recipe);
+        await this.site.putRecipe(recipe, { force: upload.asm.header.force === true });
+      } finally {
+        this.upload = undefined;
+      }
+      this.send(Msg.OK, upload.req);
     });
+  }
+
+  /**
+   * Recipe downloads run one after another: each holds its whole recipe until it is sent, and a
+   * session may have many requests in flight.
+   */
+  private inTurn(work: () => Promise<void>): Promise<void> {
+    const run = this.recipeReads.then(work);
+    this.recipeReads = run.catch(() => undefined);
+    return run;
   }
 
   private async getRecipe(req: number, body: Buffer): Promise<void> {

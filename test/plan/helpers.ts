@@ -199,3 +199,27 @@ export function oneChunkTime(input: PlanInput): number {
 
 export const close = (a: number, b: number, rel = 1e-9) =>
   Math.abs(a - b) <= rel * Math.max(1, Math.abs(a), Math.abs(b));
+
+/**
+ * hallOptimum for many chunks and up to ~22 sites: the bytes held only within each site set S
+ * come from one sum-over-subsets pass (2^sites x sites) instead of a pass over the chunks per
+ * set, and a set is bisected only when it needs longer than the best found so far.
+ */
+export function hallOptimumBySubsetSums(input: PlanInput): number {
+  const usable = usableMask(input);
+  const n = input.sites.length;
+  const within = new Float64Array(1 << n);
+  for (let i = 0; i < input.sizes.length; i++) {
+    const m = input.holders[i]! & usable;
+    if (m !== 0) within[m]! += input.sizes[i]!;
+  }
+  for (let s = 0; s < n; s++)
+    for (let S = 0; S < 1 << n; S++) if ((S >>> s) & 1) within[S]! += within[S ^ (1 << s)]!;
+  let best = 0;
+  for (let S = 1; S < 1 << n; S++) {
+    if ((S & usable) !== S || within[S]! <= 0) continue;
+    if (capacity(input, S, best) >= within[S]!) continue;
+    best = Math.max(best, timeToSend(input, S, within[S]!));
+  }
+  return best;
+}

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { plan } from "../../src/plan/plan.js";
 import { NitroError } from "../../src/util/errors.js";
-import { cheapestFractionalCost, close, evaluate, randomInstance } from "./helpers.js";
+import { cheapestFractionalCost, close, evaluate, hallOptimum, randomInstance, rng } from "./helpers.js";
 
 const instance = (seed: number) =>
   randomInstance(seed, { sites: 2 + (seed % 5), chunks: 300, costs: true, rtt: seed % 2 === 1 });
@@ -21,6 +21,27 @@ describe("objectives", () => {
         const earlier = p.fractional!.makespan * (1 - 1e-6);
         expect(cheapestFractionalCost(input, earlier)).toBeGreaterThan(p.fractional!.cost * (1 + 1e-9));
       }
+    }
+  });
+
+  it("time and deadline stay exact with every chunk's holder set drawn at random", () => {
+    for (let seed = 50; seed < 54; seed++) {
+      const sites = 7 + (seed % 2);
+      const input = randomInstance(seed, { sites, chunks: 3000, costs: true, rtt: seed % 2 === 0 });
+      const r = rng(seed);
+      input.holders.forEach((_, i) => (input.holders[i] = 1 + Math.floor(r() * (2 ** sites - 1))));
+      const p = plan(input);
+      expect(close(p.lowerBound, hallOptimum(input), 1e-9), `seed ${seed}`).toBe(true);
+      const limit = p.lowerBound * 1.01;
+      expect(close(p.fractional!.cost, cheapestFractionalCost(input, limit), 1e-7), `seed ${seed}`).toBe(
+        true,
+      );
+      const seconds = p.lowerBound * 1.5;
+      const d = plan(input, { kind: "deadline", seconds });
+      expect(d.makespan).toBeLessThanOrEqual(seconds);
+      expect(close(d.fractional!.cost, cheapestFractionalCost(input, seconds), 1e-7), `seed ${seed}`).toBe(
+        true,
+      );
     }
   });
 

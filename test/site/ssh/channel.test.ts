@@ -36,6 +36,23 @@ describe("openSshChannel", () => {
     await ch.close();
   });
 
+  it("connects with Nagle's algorithm off (TCP_NODELAY) on the socket ssh2 uses", async () => {
+    const ch = await openSshChannel(sshd.channel({ command: "cat" }));
+    // Node keeps a socket's no-delay state under this symbol and hands it to the kernel on connect.
+    const noDelay = Object.getOwnPropertySymbols(ch.socket).find((k) => k.description === "kSetNoDelay");
+    expect(noDelay).toBeDefined();
+    expect((ch.socket as unknown as Record<symbol, unknown>)[noDelay!]).toBe(true);
+    expect(ch.socket.remotePort).toBe(sshd.port);
+    // The connection carries data through that very socket.
+    const before = ch.socket.bytesWritten;
+    ch.stream.write("ping");
+    await new Promise((r) => ch.stream.once("data", r));
+    expect(ch.socket.bytesWritten).toBeGreaterThan(before);
+    ch.stream.end();
+    ch.stream.resume();
+    await ch.close();
+  });
+
   it("reports the remote exit status and stderr", async () => {
     const ch = await openSshChannel(sshd.channel({ command: "echo oops >&2; exit 3" }));
     let err = "";
