@@ -25,6 +25,10 @@ export interface S3SiteParts {
  * A site kept in an S3 bucket (AWS, Swift's s3api, Ceph RGW, MinIO) under a key prefix, in
  * nitro's own formats (see layout.ts). Opened with `S3Site.open`, which checks (or, for an empty
  * prefix, writes) the site's format object.
+ *
+ * Not yet a MaintainSite: `where`, `verify [--repair]`, `rm` and `gc` on s3 sites come with the
+ * lifecycle work. gc will need a lock object (owner, expiry) since writers take no lock here, and
+ * will remove the packs that no index object names (left by interrupted pushes).
  */
 export class S3Site implements WriteSite {
   private readonly bucket: Bucket;
