@@ -33,7 +33,11 @@ export class SiteIndex {
 
   /** Loads the index unless it already is. */
   ensure(): Promise<void> {
-    return (this.loaded ??= this.refresh());
+    // A failed first load is not kept: the next call tries again.
+    return (this.loaded ??= this.refresh().catch((err: unknown) => {
+      this.loaded = undefined;
+      throw err;
+    }));
   }
 
   /** Lists the index objects again: takes in new packs, forgets removed ones. */
@@ -67,10 +71,16 @@ export class SiteIndex {
       const pack = packIdOfIndexKey(o.key);
       if (pack) listed.add(pack);
     }
-    const gone = [...before].filter((p) => !listed.has(p));
-    if (gone.length > 0) this.forget(new Set(gone));
-    const fresh = [...listed].filter((p) => !this.packs.has(p));
-    const loaded = await mapLimit(fresh, FETCH_IN_FLIGHT, async (p) => ({ p, entries: await this.load(p) }));
+    let load = [...listed].filter((p) => !this.packs.has(p));
+    if ([...before].some((p) => !listed.has(p))) {
+      // A pack is gone (removed by gc): start again from the listing, which the cache makes
+      // cheap, so that no chunk is left pointing at it.
+      const written = [...this.packs].filter((p) => !before.has(p));
+      this.packs.clear();
+      this.chunks.clear();
+      load = [...new Set([...listed, ...written])];
+    }
+    const loaded = await mapLimit(load, FETCH_IN_FLIGHT, async (p) => ({ p, entries: await this.load(p) }));
     for (const { p, entries } of loaded) this.add(p, entries);
     this.pruneCache(new Set([...listed, ...this.packs]));
   }
@@ -82,13 +92,6 @@ export class SiteIndex {
       // Two writers at once may both store a chunk: either copy serves.
       if (!this.chunks.has(key)) this.chunks.set(key, { pack, ...where });
     }
-  }
-
-  private forget(packs: Set<string>): void {
-    for (const p of packs) this.packs.delete(p);
-    for (const [key, loc] of this.chunks) if (packs.has(loc.pack)) this.chunks.delete(key);
-    // A chunk also held by a remaining pack comes back with the next full load.
-    this.loaded = undefined;
   }
 
   private async load(pack: string): Promise<PackEntry[]> {

@@ -1,4 +1,4 @@
-import { HeadObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import { DeleteObjectCommand, HeadObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { blake3 } from "@napi-rs/blake-hash";
 import { readdirSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -120,6 +120,37 @@ describe("S3Site on Swift's s3api", () => {
     expect(await chunkCount(reader, fs)).toBe(6);
     expect(await reader.has(ids(fs))).toEqual(ids(fs).map(() => true));
     await reader.close();
+  });
+
+  it("when a pack disappears (gc), chunks it shared with another pack are served from that one", async () => {
+    const bucket = await swift.newBucket();
+    const [first, second, third] = await Promise.all([
+      open(bucket, cacheDir()),
+      open(bucket, cacheDir()),
+      open(bucket, cacheDir()),
+    ]);
+    const shared = frames("gc-shared", 2, 2, 9_000);
+    await second.has(ids(shared)); // its index is loaded now, without the first's pack
+    await first.putFrames(each(shared));
+    await second.putFrames(each(shared)); // stored again, in a second pack
+    const packs = (await first["bucket"].list("packs/")).map((o) => o.key);
+    expect(packs.length).toBe(2);
+    const cache = cacheDir();
+    const reader = await open(bucket, cache);
+    expect(await reader.has(ids(shared))).toEqual(ids(shared).map(() => true));
+    // The older pack (listed first, so the one the reader's index points at) goes away.
+    const gone = packs.sort()[0]!.replace(/^packs\/(.*)\.pack$/, "$1");
+    const client = swift.client();
+    for (const key of [`site/index/${gone}.idx`, `site/packs/${gone}.pack`])
+      await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+    client.destroy();
+    // A chunk the reader has not seen makes it list the index again.
+    const later = frames("gc-later", 1, 2, 9_000);
+    await third.putFrames(each(later));
+    expect(await chunkCount(reader, later)).toBe(2);
+    expect(await chunkCount(reader, shared)).toBe(4);
+    expect(readdirSync(cache).sort()).not.toContain(`${gone}.idx`);
+    await Promise.all([first, second, third, reader].map((s) => s.close()));
   });
 
   it("two writers at once each keep their own packs; every chunk is readable after", async () => {
