@@ -91,6 +91,8 @@ describe("s3:// sites end to end (Swift's s3api)", () => {
       endpoint: swift.endpoint,
       pathStyle: true,
     });
+    const text = cli.ok(["--repo", repo("origin"), "site", "ls"]).stdout;
+    expect(text).toMatch(new RegExp(`^vault +s3://${bucket}/sites/vault  endpoint ${swift.endpoint}$`, "m"));
     const add = (...args: string[]) => cli.run(["--repo", repo("origin"), "site", "add", "x", ...args]);
     expect(add("s3://Bad_Bucket").code).toBe(Exit.USAGE);
     expect(add("s3://good-bucket", "--endpoint", "ftp://x").code).toBe(Exit.USAGE);

@@ -75,7 +75,7 @@ export function register(program: Command): void {
           : sites
               .map(
                 (s) =>
-                  `${s.name.padEnd(16)} ${s.url}${s.egressCost !== undefined ? `  $${s.egressCost}/GB` : ""}${s.simulateRate ? `  simulated ${formatRate(s.simulateRate)}` : ""}`,
+                  `${s.name.padEnd(16)} ${s.url}${s.egressCost !== undefined ? `  $${s.egressCost}/GB` : ""}${s.simulateRate ? `  simulated ${formatRate(s.simulateRate)}` : ""}${s.endpoint ? `  endpoint ${s.endpoint}` : ""}`,
               )
               .join("\n"),
       );
