@@ -21,6 +21,7 @@ export const GROUPS: Array<[Registrar, string[]]> = [
   [() => import("./commands/push.js"), ["push"]],
   [() => import("./commands/matrix.js"), ["matrix", "probe"]],
   [() => import("./commands/pull.js"), ["plan", "pull"]],
+  [() => import("./commands/verify.js"), ["verify"]],
 ];
 
 /** Global options that take a value (the word after them is not the command). */

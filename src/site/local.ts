@@ -2,10 +2,13 @@ import { randomFillSync } from "node:crypto";
 import type { Store } from "../store/store.js";
 import { receiveFrames } from "../store/receive.js";
 import type { ChunkId, Frame, Recipe, RecipeSummary } from "../store/types.js";
-import type { ProbeResult, PutProgress, PutRecipeOptions, PutResult, WriteSite } from "./site.js";
+import type { VerifyListener, VerifyOptions, VerifyReport } from "../store/verify.js";
+import type { MaintainSite, ProbeResult, PutProgress, PutRecipeOptions, PutResult } from "./site.js";
 
 /** A site whose store is in this process: a local directory, or the far end of `nitro serve`. */
-export class LocalSite implements WriteSite {
+export class LocalSite implements MaintainSite {
+  readonly maintainable = true;
+
   constructor(
     readonly name: string,
     readonly store: Store,
@@ -39,6 +42,11 @@ export class LocalSite implements WriteSite {
 
   async listRecipes(): Promise<RecipeSummary[]> {
     return this.store.listRecipes();
+  }
+
+  async verify(opts: VerifyOptions, onEvent: VerifyListener = () => {}): Promise<VerifyReport> {
+    const { verifyStore } = await import("../store/verify.js");
+    return verifyStore(this.store, opts, onEvent, this.lockWait);
   }
 
   /** In-process there is no link to measure: this times producing incompressible bytes. */

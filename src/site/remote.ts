@@ -6,7 +6,8 @@ import { checkFrameLimits, decodeFrame, frameBodyBytes, frameMessage } from "../
 import { decodePutAck, decodePutDone, message } from "../wire/messages.js";
 import { Limits, Msg } from "../wire/protocol.js";
 import { Wakeup } from "../util/wakeup.js";
-import type { ProbeResult, PutProgress, PutRecipeOptions, PutResult, WriteSite } from "./site.js";
+import type { VerifyEvent, VerifyOptions, VerifyReport } from "../store/verify.js";
+import type { MaintainSite, ProbeResult, PutProgress, PutRecipeOptions, PutResult } from "./site.js";
 
 export interface RemoteSiteOptions extends ProtocolClientOptions {
   /**
@@ -28,7 +29,8 @@ const MAX_DOWNLOADS = 32;
  * The protocol is the ProtocolClient's; here are the Site operations and the flow control of bulk
  * transfers (the upload window, download credit).
  */
-export class RemoteSite implements WriteSite {
+export class RemoteSite implements MaintainSite {
+  readonly maintainable = true;
   private readonly client: ProtocolClient;
   private readonly getWindow: number;
   private putTurn: Promise<void> = Promise.resolve();
@@ -229,6 +231,11 @@ export class RemoteSite implements WriteSite {
   async listRecipes(): Promise<RecipeSummary[]> {
     await this.ready();
     return this.client.listRecipes();
+  }
+
+  async verify(opts: VerifyOptions, onEvent: (e: VerifyEvent) => void = () => {}): Promise<VerifyReport> {
+    await this.ready();
+    return this.client.verify(opts, onEvent);
   }
 
   /** Round-trip time of a tiny request, in seconds: the best of `tries`. */

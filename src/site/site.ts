@@ -1,5 +1,6 @@
 import { Exit, NitroError } from "../util/errors.js";
 import type { ChunkId, Frame, PutProgress, PutResult, Recipe, RecipeSummary } from "../store/types.js";
+import type { VerifyListener, VerifyOptions, VerifyReport } from "../store/verify.js";
 
 export type { PutProgress, PutResult } from "../store/types.js";
 
@@ -57,6 +58,11 @@ export interface WriteSite extends ReadSite {
 /** Lifecycle operations (rm, gc, verify --repair); defined with the lifecycle issue. */
 export interface MaintainSite extends WriteSite {
   readonly maintainable: true;
+  /**
+   * Verifies the site's store where it is, streaming progress and findings; with `drop`, then
+   * deletes the damaged chunks' index entries so that they can be sent again (verify --repair).
+   */
+  verify(opts: VerifyOptions, onEvent?: VerifyListener): Promise<VerifyReport>;
 }
 
 export function isWriteSite(site: ReadSite): site is WriteSite {

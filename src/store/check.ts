@@ -67,7 +67,7 @@ export interface CheckTarget {
   readonly codec: FrameCodec;
 }
 
-interface IndexedFrame {
+export interface IndexedFrame {
   pack: number;
   offset: number;
   length: number;
@@ -136,7 +136,7 @@ function framesOf(index: IndexDb): Map<string, IndexedFrame> {
   return frames;
 }
 
-function checkFrame(
+export function checkFrame(
   frame: IndexedFrame,
   packs: PackFiles,
   codec: FrameCodec,
@@ -237,7 +237,7 @@ function checkRecipes(index: IndexDb, damaged: Map<string, ChunkFinding>) {
 }
 
 /** Pack files opened for reading, their sizes looked up once. */
-class PackFiles {
+export class PackFiles {
   private readonly sizes = new Map<number, number | undefined>();
   private readonly reader: PackReader;
 

@@ -238,9 +238,14 @@ class PullRun {
     return Math.ceil((this.rate(s) * (this.sources[s]!.rtt ?? 0)) / this.batch(s)) + 2;
   }
 
+  /** Some chunk lost every holder: the pull fails, so the workers stop at once. */
+  private get doomed(): boolean {
+    return this.lost > 0;
+  }
+
   private async worker(s: number): Promise<void> {
     const inflight = new Set<Promise<void>>();
-    while (this.alive[s] && this.outstanding > 0) {
+    while (this.alive[s] && this.outstanding > 0 && !this.doomed) {
       const batch = this.take(s) ?? this.steal(s);
       if (batch) {
         const req: Promise<void> = this.fetch(s, batch).finally(() => inflight.delete(req));
@@ -314,6 +319,8 @@ class PullRun {
     try {
       for await (const checked of verifyAhead(src.site.getFrames(batch.map((k) => this.ids[k]!)))) {
         if (!this.alive[s]) throw new NitroError(Exit.REMOTE, "source dropped");
+        // Leaving the loop cancels the download; the run is failing, its report says why.
+        if (this.doomed) return;
         // Read before storing: storing gives the frame's buffer (ids included) back for reuse.
         const got = checked.frame.chunks.map((c) => ({ key: c.id.toString("latin1"), length: c.length }));
         await storeFrame(this.writer, checked);

@@ -1,6 +1,7 @@
 import type { Matrix } from "../matrix/matrix.js";
 import type { ReadSite } from "../site/site.js";
 import type { Recipe } from "../store/types.js";
+import { Exit, NitroError } from "../util/errors.js";
 import type { PullSource } from "./pull.js";
 import type { OpenedSite } from "./site-set.js";
 
@@ -30,11 +31,31 @@ export function describeSources(
   });
 }
 
-/** The first site that knows the image's recipe. */
+/**
+ * The recipe of the first site, in the given order, that knows the image. Every site is asked at
+ * once; a site whose answer is refused (a wrong or damaged recipe, a failure) is passed over, and
+ * when no site knows the image those refusals are the error, so a lying site is named.
+ */
 export async function findRecipe(name: string, sites: readonly ReadSite[]): Promise<Recipe | undefined> {
-  for (const s of sites) {
-    const r = await s.getRecipe(name).catch(() => undefined);
-    if (r) return r;
+  const answers = sites.map((s) =>
+    s.getRecipe(name).then(
+      (recipe) => ({ recipe }),
+      (error: unknown) => ({ error }),
+    ),
+  );
+  const refusals: NitroError[] = [];
+  for (const answer of answers) {
+    const a = await answer;
+    if ("recipe" in a && a.recipe) return a.recipe;
+    if ("error" in a) refusals.push(asNitroError(a.error));
   }
-  return undefined;
+  if (refusals.length === 0) return undefined;
+  throw new NitroError(
+    refusals[0]!.exitCode,
+    `no site gave a usable recipe of '${name}': ${refusals.map((e) => e.message).join("; ")}`,
+  );
+}
+
+function asNitroError(err: unknown): NitroError {
+  return err instanceof NitroError ? err : new NitroError(Exit.REMOTE, (err as Error).message);
 }

@@ -2,7 +2,7 @@ import type { Readable, Writable } from "node:stream";
 import { digestMatches, validateImageName } from "../store/recipe.js";
 import type { ChunkId, Recipe, RecipeSummary } from "../store/types.js";
 import { NitroError, corrupt, remote } from "../util/errors.js";
-import { Outbox, readMessages } from "./channel.js";
+import { Outbox } from "./channel.js";
 import { ProtocolError, protocolError } from "./errors.js";
 import {
   decodeBitmap,
@@ -15,15 +15,23 @@ import {
   message,
 } from "./messages.js";
 import { ACCEPTS, FLAG_READ_ONLY, Msg, PROTOCOL_VERSION, msgName } from "./protocol.js";
-import type { Message } from "./reader.js";
+import { Liveness, siteTimeout } from "./liveness.js";
+import { MessageReader, type Message } from "./reader.js";
 import { RecipeAssembler, decodeList, decodeRecipeHeader, recipeHeader, recipeParts } from "./recipes.js";
 import { quoteRemoteText, remoteError } from "./remote-error.js";
+import type { VerifyEvent, VerifyOptions, VerifyReport } from "../store/verify.js";
+import { decodeFinding, decodeVerifyProgress, decodeVerifyReport, encodeVerifyRequest } from "./verify.js";
 
 export interface ProtocolClientOptions {
   /** Words to add when the connection drops, e.g. the remote command's stderr. */
   describeClose?: () => string | undefined;
   /** Closes the transport under the stream (the SSH connection) once the session has ended. */
   closeTransport?: () => Promise<void>;
+  /**
+   * Seconds the site may stay silent while a reply is awaited, at least: the deadline grows with
+   * the bytes sent since it last spoke (see Liveness). Default: siteTimeout().
+   */
+  timeout?: number;
 }
 
 /**
@@ -47,6 +55,17 @@ interface Pending {
 export const unexpectedReply = (m: Message) =>
   protocolError(`unexpected ${msgName(m.type)} for request ${m.req}`);
 
+/** 15 → "15", 0.6 → "0.6": test settings stay readable. */
+const formatDeadline = (seconds: number) => String(Number(seconds.toFixed(seconds < 10 ? 1 : 0)));
+
+/** An OnReply for a request answered by one message of type `type`. */
+const expect =
+  (type: number): OnReply =>
+  (m) => {
+    if (m.type !== type) throw unexpectedReply(m);
+    return true;
+  };
+
 /**
  * The client end of a `nitro serve` session over a byte stream: HELLO, request ids, the routing of
  * replies, the session's end. Requests are pipelined: each carries an id its replies echo. Each
@@ -62,6 +81,10 @@ export class ProtocolClient {
   private nextReq = 1;
   private flags: number | undefined;
   private byeReceived = false;
+  private readonly liveness: Liveness;
+  /** Resolves when the session fails or closes. */
+  private readonly ended: Promise<void>;
+  private markEnded!: () => void;
 
   constructor(
     /** The site's name: every error from it is labelled with it. */
@@ -73,7 +96,14 @@ export class ProtocolClient {
     this.out = new Outbox(output, undefined, () => this.fail(this.closedError()));
     this.hello = new Promise<number>((resolve, reject) => (this.helloSettle = { resolve, reject }));
     this.hello.catch(() => {});
-    this.out.send([encodeHello()]);
+    this.ended = new Promise((resolve) => (this.markEnded = resolve));
+    this.liveness = new Liveness(opts.timeout ?? siteTimeout(), {
+      busy: () => this.flags === undefined || this.pending.size > 0,
+      ping: () => this.open(Msg.PING, Buffer.from("alive?"), expect(Msg.PONG)),
+      stalled: (seconds) =>
+        this.fail(remote(`site ${site} stopped answering (no reply in ${formatDeadline(seconds)} s)`)),
+    });
+    this.send([encodeHello()]);
     this.reading = this.read(input);
   }
 
@@ -94,11 +124,14 @@ export class ProtocolClient {
 
   /** Writes one message; false when the caller should await drain(). */
   send(pieces: Buffer[], written?: () => void): boolean {
+    if (!this.out.closed) this.liveness.sent(pieces.reduce((n, p) => n + p.length, 0));
     return this.out.send(pieces, written);
   }
 
+  /** Resolves once the output has room again, or the session has ended. */
   drain(): Promise<void> {
-    return this.out.drain();
+    // A site that stopped reading never drains the stream: the session's end must free the writer.
+    return Promise.race([this.out.drain(), this.ended]);
   }
 
   /** Takes a request id for replies to come; the caller sends the request's messages. */
@@ -116,7 +149,7 @@ export class ProtocolClient {
   /** Sends a request of one message and routes its replies to `onReply`. */
   open(type: number, body: Buffer | undefined, onReply: OnReply): Request {
     const r = this.register(onReply);
-    this.out.send(message(type, r.req, body));
+    this.send(message(type, r.req, body));
     return r;
   }
 
@@ -156,7 +189,7 @@ export class ProtocolClient {
     const settle = p.settle;
     this.pending.set(r.req, { onReply: (m) => m.type === Msg.END, settle: () => {} });
     settle();
-    this.out.send(message(cancelType, r.req));
+    this.send(message(cancelType, r.req));
   }
 
   async has(ids: ChunkId[]): Promise<boolean[]> {
@@ -174,7 +207,7 @@ export class ProtocolClient {
 
   /** CREDIT: lets a download's server send `bytes` more. */
   grant(r: Request, bytes: number): void {
-    this.out.send(message(Msg.CREDIT, r.req, encodeU32(bytes)));
+    this.send(message(Msg.CREDIT, r.req, encodeU32(bytes)));
   }
 
   /** PROBE: `onData` gets each PROBE_DATA body up to the END. */
@@ -185,6 +218,21 @@ export class ProtocolClient {
       if (total > bytes) throw protocolError("PROBE sent more data than asked");
       onData(m.body);
     }).done;
+  }
+
+  /** VERIFY: the site verifies its store; progress and findings come as they are known. */
+  async verify(opts: VerifyOptions, onEvent: (e: VerifyEvent) => void): Promise<VerifyReport> {
+    let report: VerifyReport | undefined;
+    await this.open(Msg.VERIFY, encodeVerifyRequest(opts), (m) => {
+      if (m.type === Msg.END && report) return true;
+      if (report) throw unexpectedReply(m);
+      if (m.type === Msg.VERIFY_PROGRESS) onEvent({ type: "progress", ...decodeVerifyProgress(m.body) });
+      else if (m.type === Msg.VERIFY_FINDING) onEvent({ type: "finding", finding: decodeFinding(m.body) });
+      else if (m.type === Msg.VERIFY_REPORT) report = decodeVerifyReport(m.body);
+      else throw unexpectedReply(m);
+      return false;
+    }).done;
+    return report!;
   }
 
   async listRecipes(): Promise<RecipeSummary[]> {
@@ -202,7 +250,7 @@ export class ProtocolClient {
     });
     for (const part of recipeParts(recipe)) {
       if (this.out.closed) break;
-      if (!this.out.send(message(Msg.RECIPE_PART, r.req, part))) await this.out.drain();
+      if (!this.send(message(Msg.RECIPE_PART, r.req, part))) await this.drain();
     }
     await r.done;
   }
@@ -247,7 +295,7 @@ export class ProtocolClient {
   /** Says BYE, lets the server finish what is in flight, and ends the stream. */
   async close(): Promise<void> {
     if (!this.failure) {
-      this.out.send(message(Msg.BYE, 0));
+      this.send(message(Msg.BYE, 0));
       const timeout = new Promise<void>((r) => setTimeout(r, 10_000).unref());
       await Promise.race([this.reading, timeout]);
     }
@@ -257,10 +305,17 @@ export class ProtocolClient {
   }
 
   private async read(input: Readable): Promise<void> {
+    const reader = new MessageReader(ACCEPTS.client);
     try {
-      for await (const m of readMessages(input, ACCEPTS.client)) {
-        this.dispatch(m);
-        if (this.failure) break;
+      // Leaving the loop must not destroy `input`: it may be the Duplex we write to.
+      reading: for await (const chunk of input.iterator({ destroyOnReturn: false })) {
+        // Bytes, not whole messages, show progress: a large frame on a slow link takes a while.
+        this.liveness.heard((chunk as Buffer).length);
+        reader.push(chunk as Buffer);
+        for (let m = reader.next(); m; m = reader.next()) {
+          this.dispatch(m);
+          if (this.failure) break reading;
+        }
       }
       this.fail(this.closedError());
     } catch (err) {
@@ -318,6 +373,8 @@ export class ProtocolClient {
   private fail(err: NitroError): void {
     if (this.failure) return;
     this.failure = err;
+    this.liveness.stop();
+    this.markEnded();
     this.helloSettle.reject(err);
     const waiting = [...this.pending.values()];
     this.pending.clear();

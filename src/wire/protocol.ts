@@ -32,6 +32,7 @@ export const Msg = {
   LIST_RECIPES: 0x0a,
   PING: 0x0b,
   PROBE: 0x0c,
+  VERIFY: 0x1a,
   // server -> client
   HAS_REPLY: 0x41,
   PUT_ACK: 0x42,
@@ -43,6 +44,9 @@ export const Msg = {
   RECIPE_LIST: 0x49,
   PONG: 0x4a,
   PROBE_DATA: 0x4b,
+  VERIFY_PROGRESS: 0x5a,
+  VERIFY_FINDING: 0x5b,
+  VERIFY_REPORT: 0x5c,
   ERROR: 0x7e,
   // both ways
   BYE: 0x7f,
@@ -97,6 +101,7 @@ export const MAX_BODY: Readonly<Record<number, number>> = {
   [Msg.LIST_RECIPES]: 0,
   [Msg.PING]: Limits.PING_BYTES,
   [Msg.PROBE]: 8,
+  [Msg.VERIFY]: Limits.JSON_BYTES,
   [Msg.HAS_REPLY]: Limits.IDS / 8,
   [Msg.PUT_ACK]: 16,
   [Msg.PUT_DONE]: 24,
@@ -107,6 +112,9 @@ export const MAX_BODY: Readonly<Record<number, number>> = {
   [Msg.RECIPE_LIST]: Limits.LIST_BYTES,
   [Msg.PONG]: Limits.PING_BYTES,
   [Msg.PROBE_DATA]: Limits.PROBE_DATA,
+  [Msg.VERIFY_PROGRESS]: 16,
+  [Msg.VERIFY_FINDING]: Limits.JSON_BYTES,
+  [Msg.VERIFY_REPORT]: Limits.JSON_BYTES,
   [Msg.ERROR]: 1 + Limits.ERROR_BYTES,
   [Msg.BYE]: 0,
 };
@@ -124,6 +132,7 @@ const CLIENT_TYPES: readonly number[] = [
   Msg.LIST_RECIPES,
   Msg.PING,
   Msg.PROBE,
+  Msg.VERIFY,
   Msg.BYE,
 ];
 const SERVER_TYPES: readonly number[] = [
@@ -138,6 +147,9 @@ const SERVER_TYPES: readonly number[] = [
   Msg.RECIPE_LIST,
   Msg.PONG,
   Msg.PROBE_DATA,
+  Msg.VERIFY_PROGRESS,
+  Msg.VERIFY_FINDING,
+  Msg.VERIFY_REPORT,
   Msg.ERROR,
   Msg.BYE,
 ];

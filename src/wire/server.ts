@@ -27,6 +27,8 @@ import { ByteQueue } from "./queue.js";
 import { RecipeAssembler, decodeRecipeHeader, encodeList, recipeHeader, recipeParts } from "./recipes.js";
 import type { Message } from "./reader.js";
 import { Wakeup } from "../util/wakeup.js";
+import type { VerifyListener, VerifyOptions, VerifyReport } from "../store/verify.js";
+import { decodeVerifyRequest, encodeFinding, encodeVerifyProgress, encodeVerifyReport } from "./verify.js";
 
 /**
  * What a session serves: the store's side of every request. Declared here so that the protocol
@@ -39,6 +41,8 @@ export interface ServedSite {
   listRecipes(): Promise<RecipeSummary[]>;
   putFrames(frames: AsyncIterable<Frame>, onProgress?: (p: PutProgress) => void): Promise<PutResult>;
   putRecipe(recipe: Recipe, opts?: { force?: boolean }): Promise<void>;
+  /** Verifies the store where it is (a site without it answers VERIFY with an ERROR). */
+  verify?(opts: VerifyOptions, onEvent: VerifyListener): Promise<VerifyReport>;
 }
 
 export interface ServeOptions {
@@ -213,6 +217,8 @@ class Session {
         return;
       case Msg.PROBE:
         return this.probe(m.req, decodeU64(m.body, "PROBE"));
+      case Msg.VERIFY:
+        return this.verify(m.req, decodeVerifyRequest(m.body));
       default:
         throw protocolError(`unexpected message type ${msgName(m.type)}`);
     }
@@ -410,6 +416,25 @@ class Session {
         if (!this.send(Msg.PROBE_DATA, req, data.subarray(0, Math.min(left, data.length))))
           await this.out.drain();
       }
+      this.send(Msg.END, req);
+    });
+  }
+
+  private verify(req: number, opts: VerifyOptions): void {
+    if (opts.drop && this.opts.readOnly) return this.refuseWrite(req, "verify --repair");
+    const verify = this.site.verify?.bind(this.site);
+    if (!verify) return this.sendError(req, new NitroError(Exit.FAILURE, "this site cannot verify"));
+    this.spawn(req, async () => {
+      // The walk waits for a congested link, and stops once nobody is listening.
+      const report = await verify(opts, async (e) => {
+        if (this.out.closed) throw new NitroError(Exit.REMOTE, "the session ended during verify");
+        const sent =
+          e.type === "progress"
+            ? this.send(Msg.VERIFY_PROGRESS, req, encodeVerifyProgress(e.done, e.total))
+            : this.send(Msg.VERIFY_FINDING, req, encodeFinding(e.finding));
+        if (!sent) await this.out.drain();
+      });
+      this.send(Msg.VERIFY_REPORT, req, encodeVerifyReport(report));
       this.send(Msg.END, req);
     });
   }

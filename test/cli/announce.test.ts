@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { nitro, nitroJson } from "../helpers/cli.js";
+import { initLocalSites, nitro, nitroJson } from "../helpers/cli.js";
 import { pseudoRandom, tempDir, writeSparse } from "../helpers/data.js";
 
 describe("an image announced to a site that lacks its chunks", () => {
@@ -12,17 +12,7 @@ describe("an image announced to a site that lacks its chunks", () => {
     const [a, b] = [join(t.dir, "a"), join(t.dir, "b")];
     const img = join(t.dir, "img.raw");
     writeSparse(img, 8 * 1024 * 1024, [{ at: 0, data: pseudoRandom("announce", 3 * 1024 * 1024) }]);
-    for (const [repo, site] of [
-      [home, "home"],
-      [a, "a"],
-      [b, "b"],
-    ] as const)
-      expect(nitro(["--repo", repo, "init", "--site", site]).code).toBe(0);
-    for (const [name, dir] of [
-      ["a", a],
-      ["b", b],
-    ] as const)
-      expect(nitro(["--repo", home, "site", "add", name, dir]).code).toBe(0);
+    initLocalSites(t.dir, "home", ["a", "b"]);
 
     const push = nitroJson<{ announced: string[] }>(["--repo", home, "push", img, "--to", "a"]);
     expect(push.announced).toEqual(["b"]);

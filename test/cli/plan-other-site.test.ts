@@ -1,25 +1,15 @@
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { nitro, nitroJson } from "../helpers/cli.js";
+import { initLocalSites, nitro, nitroJson } from "../helpers/cli.js";
 import { pseudoRandom, tempDir, writeSparse } from "../helpers/data.js";
 
 describe("nitro plan IMAGE --site OTHER", () => {
   const t = tempDir();
   afterAll(t.cleanup);
-  const [home, a, b] = ["home", "a", "b"].map((s) => join(t.dir, s)) as [string, string, string];
+  const home = join(t.dir, "home");
 
   it("plans for a healthy configured site, with this node among the sources", () => {
-    for (const [repo, site] of [
-      [home, "home"],
-      [a, "a"],
-      [b, "b"],
-    ] as const)
-      expect(nitro(["--repo", repo, "init", "--site", site]).code).toBe(0);
-    for (const [name, dir] of [
-      ["a", a],
-      ["b", b],
-    ] as const)
-      expect(nitro(["--repo", home, "site", "add", name, dir]).code).toBe(0);
+    initLocalSites(t.dir, "home", ["a", "b"]);
     const img = join(t.dir, "img.raw");
     writeSparse(img, 4 * 1024 * 1024, [{ at: 0, data: pseudoRandom("plan-other", 2 * 1024 * 1024) }]);
     expect(nitro(["--repo", home, "push", img, "--to", "a"]).code).toBe(0);

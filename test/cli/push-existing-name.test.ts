@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { nitro, nitroJson } from "../helpers/cli.js";
+import { initLocalSites, nitro, nitroJson } from "../helpers/cli.js";
 import { pseudoRandom, tempDir, writeSparse } from "../helpers/data.js";
 
 const MiB = 1024 * 1024;
@@ -14,17 +14,7 @@ describe("nitro push FILE --name EXISTING", () => {
       ?.digest;
 
   it("refuses to replace a different image (exit 4), here and at every site, unless --force", () => {
-    for (const [repo, site] of [
-      [home, "home"],
-      [a, "a"],
-      [b, "b"],
-    ] as const)
-      expect(nitro(["--repo", repo, "init", "--site", site]).code).toBe(0);
-    for (const [name, dir] of [
-      ["a", a],
-      ["b", b],
-    ] as const)
-      expect(nitro(["--repo", home, "site", "add", name, dir]).code).toBe(0);
+    initLocalSites(t.dir, "home", ["a", "b"]);
     const first = join(t.dir, "first.raw");
     const second = join(t.dir, "second.raw");
     writeSparse(first, 4 * MiB, [{ at: 0, data: pseudoRandom("first", 2 * MiB) }]);

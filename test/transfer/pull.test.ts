@@ -136,6 +136,25 @@ describe("pull from several sites", () => {
     expect(dest.getRecipe("img")).toBeUndefined();
   });
 
+  it("stops the other sources at once when some chunks lose their last holder", async () => {
+    const { recipe, sites, dest } = await world(join(t.dir, "w7"));
+    // a (slow: its share takes seconds) and b, which alone holds the last third and fails at once.
+    const slow = source(sites[0]!, 250e3, new ThrottledSite(new LocalSite("a", sites[0]!), 250e3));
+    const failing = source(sites[1]!, 250e3, breaking(new LocalSite("b", sites[1]!), 0));
+    const t0 = performance.now();
+    await expect(pullChunks(dest, recipe, [slow, failing], { batchBytes: 128 * 1024 })).rejects.toMatchObject(
+      {
+        exitCode: 10,
+        message: expect.stringMatching(
+          /chunks could not be fetched: every site holding them failed \(b: connection reset\)/,
+        ),
+      },
+    );
+    // a's planned share alone is over 3 MiB: at 250 kB/s, finishing it would take twelve seconds and more.
+    expect((performance.now() - t0) / 1000).toBeLessThan(6);
+    expect(dest.getRecipe("img")).toBeUndefined();
+  });
+
   it("lets a source faster than the matrix says take over queued work from the others", async () => {
     const { recipe, sites } = await world(join(t.dir, "w6"));
     // every site holds every chunk

@@ -6,6 +6,7 @@ import { SiteRegistry } from "../../site/registry.js";
 import type { Store } from "../../store/store.js";
 import type { PullReport, PullSource } from "../../transfer/pull.js";
 import { usage } from "../../util/errors.js";
+import { siteTimeout } from "../../wire/liveness.js";
 import { formatBytes, formatRate, formatSeconds, parseDuration } from "../../util/units.js";
 import { CliContext, withStore } from "../context.js";
 import { multiBar } from "../progress.js";
@@ -31,6 +32,8 @@ async function load() {
 /** Every configured site but this node's own, opened; unreachable ones are noted and left out. */
 async function openOtherSites(ctx: CliContext, store: Store, o: SshCliOptions) {
   const { SiteSet } = await import("../../transfer/site-set.js");
+  // A bad NITRO_SITE_TIMEOUT is the user's mistake (USAGE), not every site unreachable.
+  siteTimeout();
   const configs = new SiteRegistry(ctx.repoDir).list().filter((c) => c.name !== store.config.site);
   return SiteSet.open(configs, siteOpener(ctx, o), (m) => ctx.info(`note: ${m}`));
 }

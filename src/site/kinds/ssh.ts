@@ -1,5 +1,6 @@
 import type { SiteKind } from "../kinds.js";
 import type { SshSiteOptions } from "../registry.js";
+import { siteTimeout } from "../../wire/liveness.js";
 import { parseSshUrl } from "../ssh/url.js";
 
 /** `nitro serve --stdio` on a far host, over SSH. A server that said read-only opens as a ReadSite. */
@@ -16,6 +17,7 @@ export const sshKind: SiteKind<SshSiteOptions> = {
     const [{ openSshChannel, checkSshCryptoBinding }, { RemoteSite }, { ForwardingReadSite }] =
       await Promise.all([import("../ssh/connect.js"), import("../remote.js"), import("../wrapper.js")]);
     checkSshCryptoBinding();
+    const timeout = siteTimeout();
     const url = parseSshUrl(cfg.url);
     const command = `${cfg.remoteCommand ?? "nitro"} serve --stdio --repo ${shellQuote(url.path)}`;
     const channel = await openSshChannel({
@@ -35,6 +37,7 @@ export const sshKind: SiteKind<SshSiteOptions> = {
     const site = new RemoteSite(cfg.name, channel.stream, {
       describeClose: () => stderr.trim() || undefined,
       closeTransport: () => channel.close(),
+      timeout,
     });
     try {
       await site.ready();
