@@ -47,6 +47,7 @@ const s3Site = (name: string, prefix: string) => [
   "--endpoint",
   swift.endpoint,
   "--path-style",
+  "--init", // idempotent for an s3 site: writes the format object unless it is there
 ];
 
 let dests = 0;
