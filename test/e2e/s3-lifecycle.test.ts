@@ -63,10 +63,10 @@ function newDest(): string {
   return dir;
 }
 
-const objects = async (sub: string) => {
+const objects = async (sub: string, site = "vault") => {
   const client = swift.client();
   try {
-    const r = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `vault/${sub}` }));
+    const r = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `${site}/${sub}` }));
     return (r.Contents ?? []).map((o) => o.Key!);
   } finally {
     client.destroy();
@@ -91,6 +91,31 @@ afterAll(async () => {
 });
 
 describe("s3:// sites beside an SSH site: pull, where, verify --repair, rm and gc", () => {
+  it("site add finds no site at an empty prefix (exit 3); --init writes its format object, twice harmlessly", async () => {
+    const add = (...more: string[]) =>
+      cli.run([
+        "--repo",
+        repo("origin"),
+        "site",
+        "add",
+        "fresh",
+        `s3://${bucket}/fresh`,
+        "--endpoint",
+        swift.endpoint,
+        "--path-style",
+        ...more,
+      ]);
+    const missing = add();
+    expect(missing.code).toBe(Exit.NOT_FOUND);
+    expect(missing.stderr).toMatch(
+      /site fresh: no nitro site format object \(nitro-site.json\) .*--init' creates it/,
+    );
+    expect(add("--init").code).toBe(0);
+    expect(await objects("nitro-site.json", "fresh")).toEqual(["fresh/nitro-site.json"]);
+    expect(add("--force").code).toBe(0);
+    expect(add("--force", "--init").code).toBe(0);
+  });
+
   it("a third node pulls from the s3 site and the SSH site together, byte-identical", () => {
     const dest = newDest();
     for (const s of ["vault", "far"])
