@@ -96,9 +96,9 @@ fresh_remote() {
 }
 row_nitro-push() {
   rm -rf "$LOCAL"
-  nitro --repo "$LOCAL" init >>"$LOG" 2>&1 &&
-    "${NITRO_H[@]}" --repo "$LOCAL" site add lab "$URL" >>"$LOG" 2>&1 &&
-    fresh_remote || {
+  # The site's repository first: `site add` checks that the URL holds one.
+  fresh_remote && nitro --repo "$LOCAL" init >>"$LOG" 2>&1 &&
+    "${NITRO_H[@]}" --repo "$LOCAL" site add lab "$URL" >>"$LOG" 2>&1 || {
     ROW_OK=0
     echo "! nitro init/site add failed" >>"$LOG"
     return

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The nitro demo, on local directories only (no configuration, no SSH):
-# two related VM images are added, pushed to three sites, and rebuilt at a fourth site by
+# two related VM images are added, pushed to three sites, rebuilt at a fourth site by
 # fetching chunks from all three at once, following a plan over their (simulated) links; then
-# `where` shows which site holds what, and an image is retired at one site and its space reclaimed.
+# `where` shows which site holds what, replicate spreads an image with sites relaying, verify
+# --repair mends rotten chunks from the other sites, and rm + gc retire an image at one site.
 # DEMO_DIR keeps the files; DEMO_SIZE_MB sets the image size (default 512).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,6 +55,12 @@ cmp "$DEMO/images/lamp.raw" "$DEMO/lamp.rennes.raw" && echo "identical to the or
 
 step "where is each image now? every site is asked at once, one query each (pushes announced the recipes everywhere)"
 nitro where
+
+step "replicate (made for cron): lamp must also be at lyon and paris; the targets relay, each fetching a share and then the rest from each other"
+nitro site sync --quiet
+nitro replicate lamp --to lyon,paris
+nitro where lamp
+nitro replicate lamp --to lyon,paris && echo "second run: nothing to do, nothing said (exit 0)"
 
 step "disk rot at rennes: 4 bytes of a pack overwritten; verify finds the chunks hit and the images they break"
 pack=$(ls "$DEMO/rennes/packs/"*.pack | head -1)

@@ -1,6 +1,8 @@
 import { usage } from "../util/errors.js";
 import { localKind } from "./kinds/local.js";
 import { sshKind } from "./kinds/ssh.js";
+import { s3Kind } from "./s3/kind.js";
+import type { S3SiteOptions } from "./s3/options.js";
 import type { LocalSiteOptions, SiteConfig, SiteEntry, SshSiteOptions } from "./registry.js";
 import type { ReadSite } from "./site.js";
 
@@ -14,7 +16,7 @@ export interface OpenSiteOptions {
 }
 
 /** The per-kind option fields of sites.json, all kinds together. */
-export type SiteOptionField = keyof LocalSiteOptions | keyof SshSiteOptions;
+export type SiteOptionField = keyof LocalSiteOptions | keyof SshSiteOptions | keyof S3SiteOptions;
 
 /**
  * One kind of site (local directory, SSH, later S3...): which URLs it serves, which options it
@@ -43,7 +45,7 @@ export interface SiteKind<O extends object = object> {
 export type RepositoryCheck =
   { found: true } | { found: false; why: string } | { found: "unknown"; why: string };
 
-export const SITE_KINDS: readonly SiteKind[] = [localKind, sshKind];
+export const SITE_KINDS: readonly SiteKind[] = [localKind, sshKind, s3Kind];
 
 const SCHEME = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//;
 

@@ -3,11 +3,12 @@ import { join } from "node:path";
 import { writeFileAtomic } from "../store/config.js";
 import { exists, notFound, usage } from "../util/errors.js";
 import { validateSiteConfig } from "./kinds.js";
+import type { S3SiteOptions } from "./s3/options.js";
 
 /** What every site has, whatever its kind. */
 export interface SiteEntry {
   name: string;
-  /** Its kind comes from the scheme: an absolute path or file:///abs/path, ssh://[user@]host[:port]/path. */
+  /** Its kind comes from the scheme: an absolute path or file:///abs/path, ssh://[user@]host[:port]/path, s3://BUCKET[/PREFIX]. */
   url: string;
   /** Egress price of data leaving that site, USD per GB (1e9 bytes). */
   egressCost?: number;
@@ -32,7 +33,7 @@ export interface SshSiteOptions {
  * the field names older versions wrote. Which options a site may carry depends on its kind
  * (checked by validateSiteConfig).
  */
-export type SiteConfig = SiteEntry & LocalSiteOptions & SshSiteOptions;
+export type SiteConfig = SiteEntry & LocalSiteOptions & SshSiteOptions & S3SiteOptions;
 
 const SITE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 

@@ -6,7 +6,8 @@ import { Limits } from "./protocol.js";
 /**
  * Bodies of the lifecycle messages, all JSON: REMOVE_RECIPES and REMOVED carry a list of image
  * names; STATUS a list of names (an empty body: every image), STATUS_LIST … END the statuses; GC
- * its options and GC_REPORT the report; SPACE nothing and SPACE_INFO the counts. Every field is
+ * its options and GC_REPORT the report; SPACE nothing and SPACE_INFO the counts (free and total
+ * bytes null where unknown: an object store). Every field is
  * checked on arrival: what a site says is data, never trusted.
  */
 const isCount = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
@@ -146,7 +147,8 @@ export function encodeSpace(s: SpaceInfo): Buffer {
 
 export function decodeSpace(body: Buffer): SpaceInfo {
   const v = parse(body, "space info");
-  if (!isRecord(v) || !isCount(v.images) || !isCount(v.freeBytes) || !isCount(v.totalBytes))
+  const isBytes = (b: unknown): b is number | null => b === null || isCount(b);
+  if (!isRecord(v) || !isCount(v.images) || !isBytes(v.freeBytes) || !isBytes(v.totalBytes))
     throw protocolError("malformed space info");
   return { images: v.images, freeBytes: v.freeBytes, totalBytes: v.totalBytes };
 }

@@ -10,9 +10,9 @@ describe("nitro site add checks a site for its kind", () => {
 
   it("refuses an unknown scheme and another kind's option (exit 2); keeps what it took", () => {
     expect(nitro(["--repo", home, "init", "--site", "home"]).code).toBe(0);
-    const s3 = nitro(["--repo", home, "site", "add", "bucket", "s3://bucket/images"]);
-    expect(s3.code).toBe(2);
-    expect(s3.stderr).toMatch(/unknown site URL scheme 's3'.*\(local\).*\(ssh\)/);
+    const gs = nitro(["--repo", home, "site", "add", "bucket", "gs://bucket/images"]);
+    expect(gs.code).toBe(2);
+    expect(gs.stderr).toMatch(/unknown site URL scheme 'gs'.*\(local\).*\(ssh\).*\(s3\)/);
     const rate = nitro([
       "--repo",
       home,

@@ -11,15 +11,16 @@ describe("site kinds keyed by URL scheme", () => {
     ["file:///srv/nitro", "local"],
     ["ssh://nitro@lyon.example.org/srv/nitro", "ssh"],
     ["SSH://lyon:2222/srv/nitro", "ssh"],
+    ["s3://nitro-images/oslo", "s3"],
   ])("%s is a %s site", (url, kind) => {
     expect(kindOf(url).name).toBe(kind);
     expect(validateSiteConfig({ name: "x", url }).name).toBe(kind);
   });
 
   it("refuses an unknown scheme (exit 2), listing the known ones", () => {
-    expect(() => kindOf("s3://bucket/images")).toThrow(
+    expect(() => kindOf("gs://bucket/images")).toThrow(
       usageError(
-        /unknown site URL scheme 's3'.*file:\/\/\/abs\/path \(local\).*ssh:\/\/\[user@\]host\[:port\]\/path \(ssh\)/,
+        /unknown site URL scheme 'gs'.*file:\/\/\/abs\/path \(local\).*ssh:\/\/\[user@\]host\[:port\]\/path \(ssh\).*s3:\/\/BUCKET\[\/PREFIX\] \(s3\)/,
       ),
     );
   });
@@ -44,6 +45,18 @@ describe("site kinds keyed by URL scheme", () => {
     );
     expect(() => validateSiteConfig({ name: "x", url: "/srv/n", identity: "/k" })).toThrow(
       usageError(/--identity is not an option of local sites/),
+    );
+    expect(() =>
+      validateSiteConfig({
+        name: "x",
+        url: "s3://b-1/p",
+        endpoint: "http://h:8080",
+        region: "r",
+        pathStyle: true,
+      }),
+    ).not.toThrow();
+    expect(() => validateSiteConfig({ name: "x", url: "ssh://h/srv/n", endpoint: "http://h" })).toThrow(
+      usageError(/--endpoint is not an option of ssh sites/),
     );
   });
 });

@@ -40,7 +40,7 @@ describe("the site registry (sites.json)", () => {
 
   it("checks a new site for its kind, and keeps the field names", () => {
     const registry = new SiteRegistry(t.dir);
-    expect(() => registry.add({ name: "s", url: "s3://bucket/x" })).toThrow(
+    expect(() => registry.add({ name: "s", url: "gs://bucket/x" })).toThrow(
       expect.objectContaining({ exitCode: Exit.USAGE }),
     );
     expect(() => registry.add({ name: "r", url: "ssh://h/srv", simulateRate: 1 })).toThrow(

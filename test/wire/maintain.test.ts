@@ -11,6 +11,7 @@ import {
   decodeGcRequest,
   decodeNames,
   decodeSpace,
+  encodeSpace,
   decodeStatusList,
   encodeGcReport,
   encodeStatusList,
@@ -50,6 +51,12 @@ describe("lifecycle message bodies", () => {
     expect(() => decodeStatusList(Buffer.from("not json"))).toThrow(ProtocolError);
     expect(() => decodeNames(json(["a", 3]))).toThrow(ProtocolError);
     expect(() => decodeSpace(json({ images: 1, freeBytes: 1.5, totalBytes: 2 }))).toThrow(ProtocolError);
+    expect(() => decodeSpace(json({ images: 1, freeBytes: "none", totalBytes: null }))).toThrow(
+      ProtocolError,
+    );
+    // An object store has no free-space figure: null round-trips.
+    const unbounded = { images: 2, freeBytes: null, totalBytes: null };
+    expect(decodeSpace(encodeSpace(unbounded))).toEqual(unbounded);
     expect(() => decodeGcRequest(json({ dryRun: "no" }))).toThrow(ProtocolError);
     const report = decodeGcReport(
       encodeGcReport({

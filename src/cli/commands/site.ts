@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { SITE_KINDS, validateSiteConfig, type OpenSiteOptions } from "../../site/kinds.js";
 import { SiteRegistry, validateSiteName, type SiteConfig } from "../../site/registry.js";
+import { checkS3Options } from "../../site/s3/options.js";
 import { Exit, exists, notFound, usage } from "../../util/errors.js";
 import { formatBytes, formatRate, parseBandwidth } from "../../util/units.js";
 import { CliContext, withStore } from "../context.js";
@@ -15,6 +16,9 @@ interface SiteAddOptions {
   simulateRate?: string;
   remoteCommand?: string;
   identity?: string;
+  endpoint?: string;
+  region?: string;
+  pathStyle?: boolean;
   force?: boolean;
 }
 
@@ -36,6 +40,15 @@ export function register(program: Command): void {
     .option("--simulate-rate <rate>", "local sites: simulate a link of this rate (e.g. 100Mbit), for demos")
     .option("--remote-command <cmd>", "SSH sites: how to run nitro there (default: nitro)")
     .option("--identity <file>", "SSH sites: identity file")
+    .option("--endpoint <url>", "S3 sites: the S3 API's URL when not AWS (Swift, Ceph RGW, MinIO...)")
+    .option(
+      "--region <region>",
+      "S3 sites: the region (default: the AWS SDK's, from the environment or ~/.aws/config)",
+    )
+    .option(
+      "--path-style",
+      "S3 sites: path-style addressing (http://host/BUCKET/key), as most non-AWS servers need",
+    )
     .option("--force", "replace a site of the same name")
     .option("--init", "create the repository at the site (over SSH for an ssh:// site)")
     .option("--accept-new", "SSH: record an unknown host key (changed keys are still refused)")
@@ -44,7 +57,7 @@ export function register(program: Command): void {
     .addHelpText(
       "after",
       "\nThe URL must hold a nitro repository, unless --init creates one there. An SSH site that\n" +
-        "cannot be reached is added with a warning.\n\nExamples:\n  nitro site add lyon ssh://nitro@lyon.example.org/srv/nitro --egress-cost 0.02 --init\n  nitro site add lab /srv/nitro-lab --simulate-rate 200Mbit\n",
+        "cannot be reached is added with a warning.\n\nExamples:\n  nitro site add lyon ssh://nitro@lyon.example.org/srv/nitro --egress-cost 0.02 --init\n  nitro site add lab /srv/nitro-lab --simulate-rate 200Mbit\n  nitro site add vault s3://nitro-images/oslo --endpoint https://swift.example.org --path-style --init\n\nS3 credentials come from the AWS SDK's default chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY,\n~/.aws/credentials, AWS_PROFILE) and are never stored in sites.json.\n",
     )
     .action(async (name: string, url: string, o: SiteAddOptions, cmd: Command) => {
       const ctx = CliContext.of(cmd);
@@ -59,6 +72,10 @@ export function register(program: Command): void {
       if (o.simulateRate) cfg.simulateRate = parseBandwidth(o.simulateRate);
       if (o.remoteCommand) cfg.remoteCommand = o.remoteCommand;
       if (o.identity) cfg.identity = o.identity;
+      if (o.endpoint !== undefined) cfg.endpoint = o.endpoint;
+      if (o.region !== undefined) cfg.region = o.region;
+      if (o.pathStyle) cfg.pathStyle = true;
+      checkS3Options(cfg);
       const registry = new SiteRegistry(ctx.repoDir);
       validateSiteName(name);
       const kind = validateSiteConfig(cfg); // the URL and options for its kind
@@ -98,7 +115,7 @@ export function register(program: Command): void {
       const ctx = CliContext.of(cmd);
       const sites = new SiteRegistry(ctx.repoDir).list();
       const describe = (s: SiteConfig) =>
-        `${s.name.padEnd(16)} ${s.url}${s.egressCost !== undefined ? `  $${s.egressCost}/GB` : ""}${s.simulateRate ? `  simulated ${formatRate(s.simulateRate)}` : ""}`;
+        `${s.name.padEnd(16)} ${s.url}${s.egressCost !== undefined ? `  $${s.egressCost}/GB` : ""}${s.simulateRate ? `  simulated ${formatRate(s.simulateRate)}` : ""}${s.endpoint ? `  endpoint ${s.endpoint}` : ""}`;
       if (!o.status) {
         ctx.emit(sites, () =>
           sites.length === 0
@@ -116,7 +133,7 @@ export function register(program: Command): void {
           : rows
               .map(
                 (r) =>
-                  `${describe(r)}  ${"error" in r.status ? `unreachable: ${r.status.error}` : `${r.status.images} images, ${formatBytes(r.status.freeBytes)} free`}`,
+                  `${describe(r)}  ${"error" in r.status ? `unreachable: ${r.status.error}` : `${r.status.images} images, ${r.status.freeBytes === null ? "free space unbounded" : `${formatBytes(r.status.freeBytes)} free`}`}`,
               )
               .join("\n"),
       );
