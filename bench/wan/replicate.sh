@@ -2,10 +2,12 @@
 # bench/wan/replicate.sh - one origin, six targets, the origin's uplink the thinnest link:
 # `nitro replicate` (targets relay) against pushes from the origin and rsync.
 #
-# usage: bench/wan/replicate.sh [--origin-rate R] [--rate R] [--size MIB] [--rows LIST]
+# usage: bench/wan/replicate.sh [--origin-rate R] [--rate R] [--size MIB] [--rows LIST] [--owd D0,D]
 #   Seven sites (setup.sh 7): s0 the origin, its upload shaped to --origin-rate (default 20mbit),
 #   s1..s6 the targets, theirs to --rate (default 100mbit). The image is --size MiB (default 32)
-#   of random bytes, added at s0 beforehand. For each row the targets start empty:
+#   of random bytes, added at s0 beforehand. Links get latency (latency.sh --owd, default 10,5 ms
+#   one way per site: RTT 30 ms from s0, 20 ms between targets; 0 for none). For each row the
+#   targets start empty:
 #     replicate  nitro replicate IMAGE --to s1,...,s6 run at s0 (after `site sync`, untimed)
 #     push-all   nitro push IMAGE --to s1,...,s6 (the origin feeds all six at once)
 #     push-seq   nitro push IMAGE --to sJ, one target after another
@@ -20,12 +22,15 @@ source "$HERE/env.sh"
 need ip tc
 
 ORIGIN_RATE=20mbit RATE=100mbit SIZE_MIB=32 ROWS=replicate,push-all,push-seq,rsync-all
+# One-way access delay per site in ms (s0, then the targets): RTT s0-sJ 30 ms, sJ-sK 20 ms.
+OWD=10,5
 COST_ORIGIN=0.09 COST_SITE=0.02
 while (($#)); do
   case $1 in
     --origin-rate) ORIGIN_RATE=$2 && shift 2 ;;
     --rate) RATE=$2 && shift 2 ;;
     --size) SIZE_MIB=$2 && shift 2 ;;
+    --owd) OWD=$2 && shift 2 ;;
     --rows) ROWS=$2 && shift 2 ;;
     --cost-origin) COST_ORIGIN=$2 && shift 2 ;;
     --cost-site) COST_SITE=$2 && shift 2 ;;
@@ -40,6 +45,7 @@ TO=${TO%,}
 
 "$HERE/setup.sh" 7 --rates "$ORIGIN_RATE,$RATE" >"$LOG" 2>&1 || die "setup failed (see $LOG)"
 "$HERE/sshd.sh" start >>"$LOG" 2>&1 || die "sshd start failed (see $LOG)"
+[ "$OWD" = 0 ] || "$HERE/latency.sh" --owd "$OWD" >>"$LOG" 2>&1 || die "latency failed (see $LOG)"
 IMG=$WAN_DIR/replicate-image.raw
 head -c $((SIZE_MIB << 20)) /dev/urandom >"$IMG"
 # The nitro run at each site over SSH uses the client's HOME: its ssh_config reaches every site.
