@@ -46,9 +46,9 @@ export class ImageAssembly {
     this.file = new ImageFile(target, recipe.size, force);
   }
 
-  /** The temporary file being written, open for reading at any offset (see readyBytes). */
-  get descriptor(): number {
-    return this.file.descriptor;
+  /** The temporary file being written: readable up to readyBytes() while the image is open. */
+  get temporary(): string {
+    return this.file.tmp;
   }
 
   get complete(): boolean {

@@ -1,4 +1,5 @@
-import { read } from "node:fs";
+import { close, open, read } from "node:fs";
+import { promisify } from "node:util";
 import type { Writable } from "node:stream";
 import { Exit, NitroError } from "../util/errors.js";
 import type { ImageAssembly } from "./image-assembly.js";
@@ -24,6 +25,16 @@ function writeOut(out: Writable, bytes: Buffer): Promise<void> {
  * (the pull reports why) and rejects if `out` fails.
  */
 export async function followAssembly(assembly: ImageAssembly, out: Writable): Promise<void> {
+  // Its own descriptor: it stays valid when the pull removes the temporary on a failure.
+  const fd = await promisify(open)(assembly.temporary, "r");
+  try {
+    await follow(assembly, fd, out);
+  } finally {
+    await promisify(close)(fd);
+  }
+}
+
+async function follow(assembly: ImageAssembly, fd: number, out: Writable): Promise<void> {
   const size = assembly.recipe.size;
   const buf = Buffer.allocUnsafe(STEP);
   let sent = 0;
@@ -36,7 +47,7 @@ export async function followAssembly(assembly: ImageAssembly, out: Writable): Pr
       await assembly.changed();
       continue;
     }
-    const n = await readAt(assembly.descriptor, buf, Math.min(STEP, ready - sent), sent);
+    const n = await readAt(fd, buf, Math.min(STEP, ready - sent), sent);
     if (assembly.aborted) return;
     if (n === 0) throw new NitroError(Exit.FAILURE, `image '${assembly.recipe.name}': temporary ended early`);
     await writeOut(out, buf.subarray(0, n));
