@@ -1,7 +1,7 @@
 import { close, open, read } from "node:fs";
 import { promisify } from "node:util";
 import type { Writable } from "node:stream";
-import { Exit, NitroError } from "../util/errors.js";
+import { Exit, NitroError, fromSystemError } from "../util/errors.js";
 import type { ImageAssembly } from "./image-assembly.js";
 
 /** Bytes read from the temporary and written out at a time: memory stays at one buffer. */
@@ -14,7 +14,9 @@ function readAt(fd: number, buf: Buffer, length: number, position: number): Prom
 }
 
 function writeOut(out: Writable, bytes: Buffer): Promise<void> {
-  return new Promise((resolve, reject) => out.write(bytes, (err) => (err ? reject(err) : resolve())));
+  return new Promise((resolve, reject) =>
+    out.write(bytes, (err) => (err ? reject(fromSystemError(err, "output")) : resolve())),
+  );
 }
 
 /**
@@ -27,9 +29,13 @@ function writeOut(out: Writable, bytes: Buffer): Promise<void> {
 export async function followAssembly(assembly: ImageAssembly, out: Writable): Promise<void> {
   // Its own descriptor: it stays valid when the pull removes the temporary on a failure.
   const fd = await promisify(open)(assembly.temporary, "r");
+  // A reader that went away (EPIPE) fails the write in progress; unheard, it would end the process.
+  const ignore = () => undefined;
+  out.on("error", ignore);
   try {
     await follow(assembly, fd, out);
   } finally {
+    out.off("error", ignore);
     await promisify(close)(fd);
   }
 }
