@@ -12,9 +12,16 @@ import { ImageFile } from "./image-file.js";
  * renames. Chunks handed in must already be checked against their ids.
  */
 export class ImageAssembly {
-  /** Offsets of each chunk not yet placed, by id (latin1). */
+  /** Where each chunk not yet placed goes, by id (latin1): pairs of image offset and entry index. */
   private readonly offsets = new Map<string, number[]>();
   private readonly file: ImageFile;
+  /** Per recipe entry: 1 once its bytes are in the file (zero runs from the start). */
+  private readonly filled: Uint8Array;
+  /** The first entry not yet filled, and its offset: everything before is in the file. */
+  private nextEntry = 0;
+  private nextOffset = 0;
+  private state: "open" | "complete" | "aborted" = "open";
+  private waiters: Array<() => void> = [];
 
   constructor(
     readonly recipe: Recipe,
@@ -22,18 +29,60 @@ export class ImageAssembly {
     force: boolean,
   ) {
     verifyRecipe(recipe);
+    const n = entryCount(recipe);
+    this.filled = new Uint8Array(n);
     let offset = 0;
-    for (let i = 0, n = entryCount(recipe); i < n; i++) {
+    for (let i = 0; i < n; i++) {
       const id = entryId(recipe, i);
-      if (!id.equals(ZERO_ID)) {
+      if (id.equals(ZERO_ID)) this.filled[i] = 1;
+      else {
         const key = id.toString("latin1");
         const at = this.offsets.get(key);
-        if (at) at.push(offset);
-        else this.offsets.set(key, [offset]);
+        if (at) at.push(offset, i);
+        else this.offsets.set(key, [offset, i]);
       }
       offset += entryLength(recipe, i);
     }
     this.file = new ImageFile(target, recipe.size, force);
+  }
+
+  /** The temporary file being written: readable up to readyBytes() while the image is open. */
+  get temporary(): string {
+    return this.file.tmp;
+  }
+
+  get complete(): boolean {
+    return this.state === "complete";
+  }
+
+  get aborted(): boolean {
+    return this.state === "aborted";
+  }
+
+  /** Bytes from the start of the image that are all in the file (the contiguous filled prefix). */
+  readyBytes(): number {
+    const n = this.filled.length;
+    while (this.nextEntry < n && this.filled[this.nextEntry] === 1)
+      this.nextOffset += entryLength(this.recipe, this.nextEntry++);
+    return this.nextOffset;
+  }
+
+  /** Resolves at the next placement, completion or abort. */
+  changed(): Promise<void> {
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  private notify(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
+  }
+
+  private writeAt(bytes: Buffer, at: readonly number[], from: number): void {
+    for (let j = from; j < at.length; j += 2) {
+      this.file.write(bytes, at[j]!);
+      this.filled[at[j + 1]!] = 1;
+    }
   }
 
   /** Distinct chunks still to place. */
@@ -50,8 +99,11 @@ export class ImageAssembly {
     let runStart = -1; // offset in the image of the run being gathered
     let runFrom = 0; // and where it starts in raw
     let runLength = 0;
+    const runEntries: number[] = []; // entry indexes of the run's chunks, marked once written
     const flush = () => {
       if (runLength > 0) this.file.write(raw.subarray(runFrom, runFrom + runLength), runStart);
+      for (const e of runEntries) this.filled[e] = 1;
+      runEntries.length = 0;
       runLength = 0;
     };
     let o = 0;
@@ -69,11 +121,13 @@ export class ImageAssembly {
           runFrom = o;
           runLength = c.length;
         }
-        for (let j = 1; j < at.length; j++) this.file.write(raw.subarray(o, o + c.length), at[j]!);
+        runEntries.push(at[1]!);
+        this.writeAt(raw.subarray(o, o + c.length), at, 2);
       } else flush();
       o += c.length;
     }
     flush();
+    this.notify();
   }
 
   /** Places one chunk at every offset the image has it; false if the image does not need it. */
@@ -82,7 +136,8 @@ export class ImageAssembly {
     const at = this.offsets.get(key);
     if (!at) return false;
     this.offsets.delete(key);
-    for (const o of at) this.file.write(bytes, o);
+    this.writeAt(bytes, at, 0);
+    this.notify();
     return true;
   }
 
@@ -97,15 +152,34 @@ export class ImageAssembly {
 
   /** fsync and rename into place, once every chunk is there. */
   finish(): void {
+    this.checkComplete();
+    this.file.finish();
+    this.state = "complete";
+    this.notify();
+  }
+
+  /**
+   * For a temporary that is only read (streamed): marks the image complete, with no rename. The
+   * reader removes the temporary with abort() once it is done with it.
+   */
+  markComplete(): void {
+    this.checkComplete();
+    this.state = "complete";
+    this.notify();
+  }
+
+  private checkComplete(): void {
     if (this.offsets.size > 0)
       throw new NitroError(
         Exit.INCOMPLETE,
         `image '${this.recipe.name}': ${this.offsets.size} chunks were never written to ${this.file.target}`,
       );
-    this.file.finish();
   }
 
+  /** Removes the temporary (a no-op once renamed); an unfinished image counts as failed. */
   abort(): void {
     this.file.abort();
+    if (this.state === "open") this.state = "aborted";
+    this.notify();
   }
 }

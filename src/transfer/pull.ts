@@ -1,4 +1,7 @@
+import { join } from "node:path";
+import type { Writable } from "node:stream";
 import { ImageAssembly } from "../image/image-assembly.js";
+import { followAssembly } from "../image/image-follower.js";
 import { plan as makePlan } from "../plan/plan.js";
 import { NO_SITE, type Objective, type Plan, type PlanSite, type Strategy } from "../plan/types.js";
 import type { ReadSite } from "../site/site.js";
@@ -23,6 +26,11 @@ export interface PullOptions {
   batchBytes?: number;
   /** Also writes the image file, chunk by chunk as frames arrive (sparse, verified, atomic). */
   output?: { path: string; force?: boolean };
+  /**
+   * Streams the image to this stream in order while it is fetched (through a temporary in the
+   * store's directory, removed at the end); rejects, with a strict prefix written, if the pull fails.
+   */
+  stream?: Writable;
   onPlan?(plan: Plan, sources: readonly PullSource[]): void;
   onProgress?(source: string, bytes: number): void;
   onEvent?(message: string): void;
@@ -167,16 +175,28 @@ export async function pullChunks(
     );
   opts.onPlan?.(p, sources);
 
-  const output = opts.output && new ImageAssembly(recipe, opts.output.path, opts.output.force ?? false);
-  const writer = await dest.writer(opts.lockWait).catch((err: unknown) => {
+  const output = opts.stream
+    ? new ImageAssembly(recipe, join(dest.dir, "pull-stream"), true)
+    : opts.output && new ImageAssembly(recipe, opts.output.path, opts.output.force ?? false);
+  const following = opts.stream && output && followAssembly(output, opts.stream);
+  // Its failure (the reader went away) is the pull's, reported once the run has stopped.
+  following?.catch(() => undefined);
+  const writer = await dest.writer(opts.lockWait).catch(async (err: unknown) => {
     output?.abort();
+    await following?.catch(() => undefined);
     throw err;
   });
   try {
+    // A stream waits for its prefix: the chunks already here go in first.
+    if (following) await output.placeFrom(dest, prep.presentIds);
     const run = new PullRun(needIds, sizes, holders, sources, p, writer, dest, output, opts);
     const reports = await run.execute();
     await writer.commit(recipe);
-    if (output) {
+    if (following) {
+      output.markComplete();
+      await following;
+      output.abort(); // removes the temporary
+    } else if (output) {
       await output.placeFrom(dest, prep.presentIds);
       output.finish();
     }
@@ -197,6 +217,7 @@ export async function pullChunks(
     };
   } catch (err) {
     output?.abort();
+    await following?.catch(() => undefined);
     // What did arrive is kept: running the pull again fetches only the rest.
     await writer.commit().catch(() => undefined);
     throw err;

@@ -55,4 +55,24 @@ describe("ImageAssembly", () => {
     img.abort();
     expect(existsSync(out)).toBe(false);
   });
+
+  it("counts as ready the contiguous filled prefix, zero runs included, whatever the order of arrival", () => {
+    const parts = [a, undefined, b, a, undefined, c];
+    const lengths = parts.map((p) => p?.length ?? 1000);
+    const upTo = (n: number) => lengths.slice(0, n).reduce((x, y) => x + y, 0);
+    const img = new ImageAssembly(recipeOf(parts), join(t.dir, "three.img"), false);
+    const chunk = (d: Buffer) => ({ id: blake3(d), length: d.length });
+    expect(img.readyBytes()).toBe(0);
+    img.place(blake3(c!), c!);
+    expect(img.readyBytes()).toBe(0);
+    // a is at entries 0 and 3: the prefix runs through the zero run up to b.
+    img.placeFrame([chunk(a!)], a!);
+    expect(img.readyBytes()).toBe(upTo(2));
+    img.placeFrame([chunk(b!)], b!);
+    expect(img.readyBytes()).toBe(upTo(6));
+    img.markComplete();
+    expect(img.complete).toBe(true);
+    img.abort();
+    expect(img.aborted).toBe(false);
+  });
 });

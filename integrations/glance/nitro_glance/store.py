@@ -14,7 +14,7 @@ from glance_store import exceptions
 from glance_store import location
 from glance_store.common import utils
 
-from nitro_glance.command import INCOMPLETE, Nitro, NitroFailed, store_error
+from nitro_glance.command import INCOMPLETE, ExportStream, Nitro, NitroFailed, store_error
 
 LOG = logging.getLogger(__name__)
 
@@ -95,8 +95,9 @@ class Store(driver.Store):
     def get(self, location, offset=0, chunk_size=None, context=None):
         """Streams ``nitro export -o -`` from offset, chunk_size bytes (all by default).
 
-        An image known here by its recipe only is pulled from the other sites first; if no site
-        holds some of its chunks, this raises NotFound before any byte is returned.
+        An image known here by its recipe only is pulled from the other sites: the whole image is
+        streamed by ``nitro pull -o -`` while it is fetched; a range is pulled first, then exported.
+        If no site holds some of its chunks, this raises NotFound before any byte is returned.
         """
         image = location.store_location.image
         try:
@@ -107,8 +108,12 @@ class Store(driver.Store):
                 if e.code != INCOMPLETE or not self._options().nitro_pull_on_read:
                     raise
                 LOG.info("nitro: image %s is not complete at this site; pulling it", image)
-                self.nitro.run("--quiet", "pull", image)
-                stream = self.nitro.export(image, offset, chunk_size, self.READ_CHUNKSIZE)
+                if not offset and chunk_size is None:
+                    argv = self.nitro.argv("--quiet", "pull", image, "-o", "-")
+                    stream = ExportStream(argv, self.READ_CHUNKSIZE)
+                else:
+                    self.nitro.run("--quiet", "pull", image)
+                    stream = self.nitro.export(image, offset, chunk_size, self.READ_CHUNKSIZE)
         except NitroFailed as e:
             raise store_error(e, image)
         return iter(stream), size

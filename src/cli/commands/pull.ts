@@ -182,16 +182,40 @@ export function register(program: Command): void {
       .command("pull <image>")
       .description("rebuild an image at this site, fetching its missing chunks from several sites at once"),
   )
-    .option("-o, --output <file>", "also write the image file (sparse, verified, atomic)")
+    .option(
+      "-o, --output <file>",
+      "also write the image file (sparse, verified, atomic); - streams it to stdout",
+    )
     .option("--force", "overwrite the output file")
-    .addHelpText("after", "\nExample:\n  nitro pull debian-12-lamp -o /var/lib/libvirt/images/lamp.qcow2\n")
+    .addHelpText(
+      "after",
+      [
+        "",
+        "With -o -, the image goes to standard output in order while it is fetched (zero runs as",
+        "zeros); a failure part-way is reported on stderr with a non-zero exit status, and what",
+        "was written is then a strict prefix of the image.",
+        "",
+        "Examples:",
+        "  nitro pull debian-12-lamp -o /var/lib/libvirt/images/lamp.qcow2",
+        "  nitro pull debian-12-lamp -o - | sha256sum",
+        "",
+      ].join("\n"),
+    )
     .action(async (image: string, o: PlanCliOptions & { output?: string; force?: boolean }, cmd: Command) => {
       const ctx = CliContext.of(cmd);
       const objective = objectiveOf(o);
+      const toStdout = o.output === "-";
+      if (toStdout && ctx.json)
+        throw usage("--json cannot be used with -o - (standard output carries the image)");
+      if (toStdout && o.force) throw usage("--force applies to a file, not to -o -");
       const { readConfig } = await import("../../store/config.js");
       const here = readConfig(ctx.repoDir).site;
-      if (o.site && o.site !== here) return pullAtSite(ctx, image, o.site, o);
-      if (o.output) (await import("../../image/image-file.js")).checkOutputTarget(o.output, o.force ?? false);
+      if (o.site && o.site !== here) {
+        if (toStdout) throw usage("-o - streams here: it cannot be used with --site for another site");
+        return pullAtSite(ctx, image, o.site, o);
+      }
+      if (o.output && !toStdout)
+        (await import("../../image/image-file.js")).checkOutputTarget(o.output, o.force ?? false);
       const loading = load();
       await withStoreAndSites(ctx, o, async (store, opened) => {
         const { Matrix, describeSources, pullChunks, resolveRecipe } = await loading;
@@ -205,7 +229,8 @@ export function register(program: Command): void {
           objective,
           strategy: o.strategy,
           lockWait: ctx.lockWait,
-          output: o.output ? { path: o.output, force: o.force } : undefined,
+          output: o.output && !toStdout ? { path: o.output, force: o.force } : undefined,
+          stream: toStdout ? process.stdout : undefined,
           onPlan: (p, srcs) => {
             ctx.info(planTable(p, srcs));
             srcs.forEach((s, i) => barOf.set(s.name, bars.bar(s.name.padEnd(10), p.bytesPerSite[i]!)));
@@ -213,6 +238,7 @@ export function register(program: Command): void {
           onProgress: (s, bytes) => barOf.get(s)?.update(bytes),
           onEvent: (m) => ctx.info(`note: ${m}`),
         }).finally(() => bars.stop());
+        if (toStdout) return ctx.info(describePull(report, "standard output"));
         ctx.emit({ ...report, output: o.output ?? null }, () => describePull(report, o.output));
       });
     });
