@@ -82,12 +82,12 @@ export interface IndexedFrame {
  * (left by an interrupted write) are not looked at.
  */
 export function checkStore(store: CheckTarget, readData: boolean): CheckReport {
-  const frames = framesOf(store.index);
+  const frames = allFrames(store.index);
   const damaged = new Map<string, ChunkFinding>();
   const packs = new PackFiles(store.dir);
   let chunks = 0;
   try {
-    for (const frame of frames.values()) {
+    for (const frame of frames) {
       chunks += frame.chunks.length;
       for (const f of checkFrame(frame, packs, store.codec, readData))
         damaged.set(f.chunk.toString("latin1"), f);
@@ -99,7 +99,7 @@ export function checkStore(store: CheckTarget, readData: boolean): CheckReport {
   const findings: Finding[] = [...damaged.values(), ...recipeFindings];
   return {
     chunks,
-    frames: frames.size,
+    frames: frames.length,
     recipes,
     findings,
     errors: findings.map(describeFinding),
@@ -121,9 +121,10 @@ export function checkReportJson(r: CheckReport): object {
   };
 }
 
-function framesOf(index: IndexDb): Map<string, IndexedFrame> {
+/** Frames in pack order, each with the indexed chunks it holds. */
+export function groupFrames(entries: Iterable<{ id: ChunkId; value: Buffer }>): IndexedFrame[] {
   const frames = new Map<string, IndexedFrame>();
-  for (const { key, value } of index.chunks.getRange()) {
+  for (const { id, value } of entries) {
     const loc = decodeLocation(value);
     const k = `${loc.pack}:${loc.frameOffset}`;
     let frame = frames.get(k);
@@ -131,9 +132,18 @@ function framesOf(index: IndexDb): Map<string, IndexedFrame> {
       frame = { pack: loc.pack, offset: loc.frameOffset, length: loc.frameLength, chunks: [] };
       frames.set(k, frame);
     }
-    frame.chunks.push({ id: Buffer.from(key), loc });
+    frame.chunks.push({ id, loc });
   }
-  return frames;
+  return [...frames.values()].sort((a, b) => a.pack - b.pack || a.offset - b.offset);
+}
+
+/** Every frame the index points into. */
+export function allFrames(index: IndexDb): IndexedFrame[] {
+  return groupFrames(
+    (function* () {
+      for (const { key, value } of index.chunks.getRange()) yield { id: Buffer.from(key), value };
+    })(),
+  );
 }
 
 export function checkFrame(

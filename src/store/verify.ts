@@ -1,9 +1,17 @@
-import { checkFrame, PackFiles, type ChunkFinding, type Finding, type IndexedFrame } from "./check.js";
+import {
+  allFrames,
+  checkFrame,
+  groupFrames,
+  PackFiles,
+  type ChunkFinding,
+  type Finding,
+  type IndexedFrame,
+} from "./check.js";
 import type { FrameCodec } from "./codec.js";
-import { decodeLocation, type IndexDb } from "./index-db.js";
+import type { IndexDb } from "./index-db.js";
 import { digestMatches, uniqueChunks } from "./recipe.js";
 import { dropChunks } from "./repair.js";
-import type { ChunkId, Recipe } from "./types.js";
+import type { Recipe } from "./types.js";
 import { notFound } from "../util/errors.js";
 
 export interface VerifyOptions {
@@ -147,30 +155,6 @@ function chunkUsers(recipes: Map<string, Recipe>): Map<string, string[]> {
       else users.set(key, [name]);
     }
   return users;
-}
-
-/** Frames in pack order, each with the indexed chunks it holds. */
-function groupFrames(entries: Iterable<{ id: ChunkId; value: Buffer }>): IndexedFrame[] {
-  const frames = new Map<string, IndexedFrame>();
-  for (const { id, value } of entries) {
-    const loc = decodeLocation(value);
-    const k = `${loc.pack}:${loc.frameOffset}`;
-    let frame = frames.get(k);
-    if (!frame) {
-      frame = { pack: loc.pack, offset: loc.frameOffset, length: loc.frameLength, chunks: [] };
-      frames.set(k, frame);
-    }
-    frame.chunks.push({ id, loc });
-  }
-  return [...frames.values()].sort((a, b) => a.pack - b.pack || a.offset - b.offset);
-}
-
-function allFrames(index: IndexDb): IndexedFrame[] {
-  return groupFrames(
-    (function* () {
-      for (const { key, value } of index.chunks.getRange()) yield { id: Buffer.from(key), value };
-    })(),
-  );
 }
 
 /** The frames of the chosen images' chunks that the index holds (the others are not here). */

@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { isAbsolute } from "node:path";
 import type { Readable } from "node:stream";
 import type { OpenSiteOptions } from "../site/kinds.js";
-import { shellQuote } from "../site/kinds/ssh.js";
+import { shellQuote, sshChannelTo } from "../site/kinds/ssh.js";
 import type { SiteConfig } from "../site/registry.js";
 import { Exit, NitroError, remote, usage } from "../util/errors.js";
 import { localExitCode, quoteRemoteText } from "../wire/remote-error.js";
@@ -35,27 +35,10 @@ export async function runNitroAt(
 ): Promise<SiteRun> {
   const local = localPath(cfg.url);
   if (local !== undefined) return runLocal(local, args, opts);
-  const [{ openSshChannel }, { parseSshUrl }] = await Promise.all([
-    import("../site/ssh/connect.js"),
-    import("../site/ssh/url.js"),
-  ]);
-  const url = parseSshUrl(cfg.url);
-  const command = [
-    cfg.remoteCommand ?? "nitro",
-    "--repo",
-    shellQuote(url.path),
-    ...args.map(shellQuote),
-  ].join(" ");
-  const channel = await openSshChannel({
-    host: url.host,
-    user: url.user,
-    port: url.port,
-    command,
-    identityFiles: [...(cfg.identity ? [cfg.identity] : []), ...(opts.identityFiles ?? [])],
-    configPath: opts.sshConfigPath,
-    knownHostsPath: opts.knownHostsPath,
-    acceptNew: opts.acceptNew,
-  });
+  const { openSshChannel } = await import("../site/ssh/connect.js");
+  const channel = await openSshChannel(
+    sshChannelTo(cfg, opts, (nitro, repo) => [nitro, "--repo", repo, ...args.map(shellQuote)].join(" ")),
+  );
   try {
     const out = collect(channel.stream, opts.onLine);
     const err = collect(channel.stderr);

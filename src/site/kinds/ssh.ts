@@ -2,6 +2,7 @@ import { Exit, NitroError, remote } from "../../util/errors.js";
 import { siteTimeout } from "../../wire/liveness.js";
 import type { OpenSiteOptions, SiteKind } from "../kinds.js";
 import type { SiteEntry, SshSiteOptions } from "../registry.js";
+import type { SshChannelOptions } from "../ssh/connect.js";
 import { parseSshUrl } from "../ssh/url.js";
 import { quoteRemoteText } from "../../wire/remote-error.js";
 
@@ -20,18 +21,9 @@ export const sshKind: SiteKind<SshSiteOptions> = {
       await Promise.all([import("../ssh/connect.js"), import("../remote.js"), import("../wrapper.js")]);
     checkSshCryptoBinding();
     const timeout = siteTimeout();
-    const url = parseSshUrl(cfg.url);
-    const command = `${cfg.remoteCommand ?? "nitro"} serve --stdio --repo ${shellQuote(url.path)}`;
-    const channel = await openSshChannel({
-      host: url.host,
-      user: url.user,
-      port: url.port,
-      command,
-      identityFiles: [...(cfg.identity ? [cfg.identity] : []), ...(opts.identityFiles ?? [])],
-      configPath: opts.sshConfigPath,
-      knownHostsPath: opts.knownHostsPath,
-      acceptNew: opts.acceptNew,
-    });
+    const channel = await openSshChannel(
+      sshChannelTo(cfg, opts, (nitro, repo) => `${nitro} serve --stdio --repo ${repo}`),
+    );
     let stderr = "";
     channel.stderr.on("data", (d: Buffer) => {
       if (stderr.length < 4096) stderr += d.toString();
@@ -75,17 +67,29 @@ export const sshKind: SiteKind<SshSiteOptions> = {
 /** Runs `nitro --repo PATH ARGS` at the site's host over SSH (the site's key, command, port). */
 async function runNitro(cfg: SiteEntry & SshSiteOptions, opts: OpenSiteOptions, args: string) {
   const { runOverSsh } = await import("../ssh/run.js");
+  return runOverSsh(sshChannelTo(cfg, opts, (nitro, repo) => `${nitro} --repo ${repo} ${args}`));
+}
+
+/**
+ * How to reach an SSH site's host: its URL's host, user and port, its key then the command's, and
+ * the command `build` makes from the site's nitro command and its quoted repository path.
+ */
+export function sshChannelTo(
+  cfg: SiteEntry & SshSiteOptions,
+  opts: OpenSiteOptions,
+  build: (nitro: string, repo: string) => string,
+): SshChannelOptions {
   const url = parseSshUrl(cfg.url);
-  return runOverSsh({
+  return {
     host: url.host,
     user: url.user,
     port: url.port,
-    command: `${cfg.remoteCommand ?? "nitro"} --repo ${shellQuote(url.path)} ${args}`,
+    command: build(cfg.remoteCommand ?? "nitro", shellQuote(url.path)),
     identityFiles: [...(cfg.identity ? [cfg.identity] : []), ...(opts.identityFiles ?? [])],
     configPath: opts.sshConfigPath,
     knownHostsPath: opts.knownHostsPath,
     acceptNew: opts.acceptNew,
-  });
+  };
 }
 
 /** The far side's last line of stderr, as data: control characters escaped. */
