@@ -1,10 +1,5 @@
-import { createRequire } from "node:module";
-import { closeSync, openSync } from "node:fs";
 import { join } from "node:path";
-import { Exit, NitroError } from "../util/errors.js";
-
-const require = createRequire(import.meta.url);
-const { flockSync } = require("fs-ext") as typeof import("fs-ext");
+import { flockWithin, releaseFlock } from "./lock.js";
 
 /**
  * Keeps gc out while a push is under way. A push stores its chunks (under the writer lock, which
@@ -31,29 +26,11 @@ export class GcGuard {
     waitSeconds: number,
     busy: string,
   ): Promise<GcGuard> {
-    const fd = openSync(join(dir, "gc.lock"), "a+");
-    const deadline = Date.now() + waitSeconds * 1000;
-    for (;;) {
-      try {
-        flockSync(fd, mode);
-        return new GcGuard(fd);
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if ((code !== "EAGAIN" && code !== "EWOULDBLOCK") || Date.now() >= deadline) {
-          closeSync(fd);
-          if (code === "EAGAIN" || code === "EWOULDBLOCK")
-            throw new NitroError(Exit.LOCKED, `${busy}; retry later or raise --lock-wait`);
-          throw err;
-        }
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
+    return new GcGuard(await flockWithin(join(dir, "gc.lock"), mode, waitSeconds, () => busy));
   }
 
   release(): void {
-    if (this.fd < 0) return;
-    flockSync(this.fd, "un");
-    closeSync(this.fd);
+    releaseFlock(this.fd);
     this.fd = -1;
   }
 }

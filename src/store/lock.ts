@@ -14,39 +14,60 @@ export class RepoLock {
   private constructor(private fd: number) {}
 
   static async acquire(path: string, waitSeconds: number): Promise<RepoLock> {
-    const fd = openLockFile(path);
-    const deadline = Date.now() + waitSeconds * 1000;
-    for (;;) {
-      try {
-        flockSync(fd, "exnb");
-        ftruncateSync(fd, 0);
-        writeSync(fd, `${process.pid}\n`, 0);
-        return new RepoLock(fd);
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code !== "EAGAIN" && code !== "EWOULDBLOCK") {
-          closeSync(fd);
-          throw err;
-        }
-        if (Date.now() >= deadline) {
-          closeSync(fd);
-          const holder = readFileSync(path, "utf8").trim();
-          throw new NitroError(
-            Exit.LOCKED,
-            `repository is locked by another nitro process${holder ? ` (pid ${holder})` : ""}; retry later or raise --lock-wait`,
-          );
-        }
-        await new Promise((r) => setTimeout(r, 100));
-      }
+    const fd = await flockWithin(path, "exnb", waitSeconds, () => {
+      const holder = readFileSync(path, "utf8").trim();
+      return `repository is locked by another nitro process${holder ? ` (pid ${holder})` : ""}`;
+    });
+    try {
+      ftruncateSync(fd, 0);
+      writeSync(fd, `${process.pid}\n`, 0);
+    } catch (err) {
+      releaseFlock(fd);
+      throw err;
     }
+    return new RepoLock(fd);
   }
 
   release(): void {
-    if (this.fd < 0) return;
-    flockSync(this.fd, "un");
-    closeSync(this.fd);
+    releaseFlock(this.fd);
     this.fd = -1;
   }
+}
+
+/**
+ * Takes flock(2) on `path` (created if missing), trying every 100 ms for up to `waitSeconds`;
+ * then LOCKED, with `busy()` saying who holds it. Returns the open descriptor holding the lock.
+ */
+export async function flockWithin(
+  path: string,
+  mode: "shnb" | "exnb",
+  waitSeconds: number,
+  busy: () => string,
+): Promise<number> {
+  const fd = openLockFile(path);
+  const deadline = Date.now() + waitSeconds * 1000;
+  for (;;) {
+    try {
+      flockSync(fd, mode);
+      return fd;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      const held = code === "EAGAIN" || code === "EWOULDBLOCK";
+      if (!held || Date.now() >= deadline) {
+        closeSync(fd);
+        if (held) throw new NitroError(Exit.LOCKED, `${busy()}; retry later or raise --lock-wait`);
+        throw err;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+/** Unlocks and closes a descriptor from flockWithin (a negative one: already released). */
+export function releaseFlock(fd: number): void {
+  if (fd < 0) return;
+  flockSync(fd, "un");
+  closeSync(fd);
 }
 
 function openLockFile(path: string): number {
