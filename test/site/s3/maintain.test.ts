@@ -1,15 +1,14 @@
 import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
-import { blake3 } from "@napi-rs/blake-hash";
 import { hostname } from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeS3Client } from "../../../src/site/s3/client.js";
 import { LOCK_TTL_MS } from "../../../src/site/s3/lock.js";
 import { S3Site } from "../../../src/site/s3/site.js";
 import { recipeDigest } from "../../../src/store/recipe.js";
-import { Codec, ENTRY_BYTES, type Frame, type Recipe } from "../../../src/store/types.js";
+import { ENTRY_BYTES, type Frame, type Recipe } from "../../../src/store/types.js";
 import type { VerifyEvent } from "../../../src/store/verify.js";
 import { Exit } from "../../../src/util/errors.js";
-import { pseudoRandom } from "../../helpers/data.js";
+import { each, frames, ids } from "./frames.js";
 import { startSwift, type SwiftInstance } from "../../helpers/swift.js";
 
 let swift: SwiftInstance;
@@ -29,23 +28,6 @@ const open = (bucket: string, lockWait = 0) =>
     location: { bucket, prefix: "site/" },
     lockWait,
   });
-
-function frames(seed: string, count: number, n: number, size: number): Frame[] {
-  return Array.from({ length: count }, (_, f) => {
-    const chunks = Array.from({ length: n }, (_, i) => pseudoRandom(`${seed}-${f}-${i}`, size));
-    return {
-      codec: Codec.None,
-      chunks: chunks.map((c) => ({ id: blake3(c), length: c.length })),
-      payload: Buffer.concat(chunks),
-    };
-  });
-}
-
-async function* each<T>(items: T[]): AsyncIterable<T> {
-  yield* items;
-}
-
-const ids = (fs: Frame[]) => fs.flatMap((f) => f.chunks.map((c) => c.id));
 
 function recipeOf(name: string, fs: Frame[]): Recipe {
   const chunks = fs.flatMap((f) => f.chunks);

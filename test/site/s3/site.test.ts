@@ -1,12 +1,12 @@
 import { DeleteObjectCommand, HeadObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
-import { blake3 } from "@napi-rs/blake-hash";
 import { readdirSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeS3Client } from "../../../src/site/s3/client.js";
 import { S3Site } from "../../../src/site/s3/site.js";
-import { Codec, type Frame } from "../../../src/store/types.js";
+import type { Frame } from "../../../src/store/types.js";
 import { Exit } from "../../../src/util/errors.js";
-import { pseudoRandom, tempDir } from "../../helpers/data.js";
+import { tempDir } from "../../helpers/data.js";
+import { each, frames, ids } from "./frames.js";
 import { startSwift, type SwiftInstance } from "../../helpers/swift.js";
 
 let swift: SwiftInstance;
@@ -34,24 +34,6 @@ const open = (bucket: string, cache?: string, prefix = "site/") =>
     location: { bucket, prefix },
     cacheDir: cache,
   });
-
-/** Raw frames of `n` random chunks of `size` bytes each. */
-function frames(seed: string, count: number, n: number, size: number): Frame[] {
-  return Array.from({ length: count }, (_, f) => {
-    const chunks = Array.from({ length: n }, (_, i) => pseudoRandom(`${seed}-${f}-${i}`, size));
-    return {
-      codec: Codec.None,
-      chunks: chunks.map((c) => ({ id: blake3(c), length: c.length })),
-      payload: Buffer.concat(chunks),
-    };
-  });
-}
-
-async function* each<T>(items: T[]): AsyncIterable<T> {
-  yield* items;
-}
-
-const ids = (fs: Frame[]) => fs.flatMap((f) => f.chunks.map((c) => c.id));
 
 async function chunkCount(site: S3Site, wanted: Frame[]): Promise<number> {
   let n = 0;
