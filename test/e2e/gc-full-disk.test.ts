@@ -1,27 +1,15 @@
-import { execFileSync } from "node:child_process";
-import { mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { nitro, nitroJson } from "../helpers/cli.js";
 import { pseudoRandom, tempDir, writeSparse } from "../helpers/data.js";
+import { useSmallDisk } from "../helpers/small-disk.js";
 import { MiB, requireBuild } from "../helpers/e2e.js";
 
-// A real full disk: a 24 MiB tmpfs (mounting needs root, which CI and this machine have).
+// A real full disk: a 24 MiB tmpfs.
 describe("gc after a failed add on a full disk", () => {
   const t = tempDir("nitro-gc-full-");
-  const mnt = join(t.dir, "small");
-  beforeAll(() => {
-    requireBuild();
-    mkdirSync(mnt);
-    execFileSync("mount", ["-t", "tmpfs", "-o", "size=24m", "tmpfs", mnt]);
-  });
-  beforeEach(() => {
-    for (const f of readdirSync(mnt)) rmSync(join(mnt, f), { recursive: true });
-  });
-  afterAll(() => {
-    execFileSync("umount", [mnt]);
-    t.cleanup();
-  });
+  const mnt = useSmallDisk(t.dir, "24m", { before: requireBuild, after: t.cleanup });
 
   it("reclaims the orphan pack the failed add left, so that the next add fits", () => {
     const repo = join(mnt, "repo");

@@ -1,25 +1,14 @@
-import { execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { nitro, nitroJson } from "../helpers/cli.js";
 import { pseudoRandom, tempDir, writeSparse } from "../helpers/data.js";
+import { useSmallDisk } from "../helpers/small-disk.js";
 
-// A real full disk: a 24 MiB tmpfs (mounting needs root, which CI and this machine have).
+// A real full disk: a 24 MiB tmpfs.
 describe("a full disk during add", () => {
   const t = tempDir();
-  const mnt = join(t.dir, "small");
-  beforeAll(() => {
-    mkdirSync(mnt);
-    execFileSync("mount", ["-t", "tmpfs", "-o", "size=24m", "tmpfs", mnt]);
-  });
-  beforeEach(() => {
-    for (const f of readdirSync(mnt)) rmSync(join(mnt, f), { recursive: true });
-  });
-  afterAll(() => {
-    execFileSync("umount", [mnt]);
-    t.cleanup();
-  });
+  const mnt = useSmallDisk(t.dir, "24m", { after: t.cleanup });
 
   it("fails with exit 7 and one clear line, records no image, and leaves a store that checks clean", () => {
     const repo = join(mnt, "repo");
