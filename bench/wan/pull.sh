@@ -135,10 +135,11 @@ run_pull() {
   for j in $SOURCES; do w0[$j]=$(wire "s$j"); done
   rm -f "$WAN_DIR/out.img"
   t0=$(now)
-  wan_nitro 0 --json pull "$IMAGE" --strategy "$s" --objective "$obj" -o "$WAN_DIR/out.img" "${SO[@]}" \
-    >"$WAN_DIR/pull-$s-$obj.json" 2>>"$LOG"
+  NITRO_TRACE=1 wan_nitro 0 --json pull "$IMAGE" --strategy "$s" --objective "$obj" -o "$WAN_DIR/out.img" "${SO[@]}" \
+    >"$WAN_DIR/pull-$s-$obj.json" 2>"$WAN_DIR/trace-$s-$obj.txt"
   rc=$?
   wall=$(elapsed "$t0" "$(now)")
+  grep -v '^nitro-trace ' "$WAN_DIR/trace-$s-$obj.txt" >>"$LOG"
   for j in $SOURCES; do
     d=$(($(wire "s$j") - ${w0[$j]}))
     tot=$((tot + d))
@@ -157,6 +158,28 @@ run_pull() {
     "$(mb "$tot")" "$cost" "${per# }, $same (exit $rc); nitro: planned \$$pcost, cost \$$ncost, stolen $stolen MB"
   [ -n "$TSV" ] && printf 'pull\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$s" "$obj" "$wall" "$pull" "$pred" "$lb" \
     "$WIRE_LB" "$(mb "$tot")" "$cost" "${per# }" "$same" "$pcost" "$ncost" "$stolen" >>"$TSV"
+  phases "$s" "$obj" "$wall"
+}
+
+# Where the command's time went, from its NITRO_TRACE milestones (seconds since node started).
+phases() {
+  local f=$WAN_DIR/trace-$1-$2.txt
+  awk -v run="$1/$2" -v wall="$3" -v lb="$WIRE_LB" -v tsv="$TSV" '
+    $1 != "nitro-trace" {next}
+    / store open$/ && !store {store=$2}
+    / ready$/ {ready=$2}
+    /recipe and dest index/ {recipe=$2}
+    /plan made/ {plan=$2}
+    /first request/ && !first {first=$2}
+    /all chunks in/ {last=$2}
+    /output done/ {out=$2}
+    /replanned:/ {replans++}
+    END {
+      if (!first || !last) exit
+      transfer = last - first
+      printf "   %s phases: node + store %.2f s, every site ready %.2f, recipe %.2f, sizes + plan %.2f, first request %.2f; transfer (first request to last chunk) %.2f s = %.2f x wire LB; commit + output %.2f s; exit %.2f s (whole %.2f s); replanned %d times\n", run, store, ready, recipe, plan, first, transfer, transfer / lb, out - last, wall - out, wall, replans
+      if (tsv != "") printf "phases\t%s\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%s\t%d\n", run, store, ready, recipe, plan, first, transfer, out - last, wall - out, wall, replans >>tsv
+    }' "$f"
 }
 for s in ${STRATS//,/ }; do run_pull "$s" time; done
 [[ ,$STRATS, == *,optimal,* ]] && run_pull optimal cost

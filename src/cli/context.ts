@@ -2,6 +2,7 @@ import { homedir } from "node:os";
 import { resolve } from "node:path";
 import type { Command } from "commander";
 import type { Store } from "../store/store.js";
+import { trace } from "../util/trace.js";
 
 export interface GlobalOptions {
   repo?: string;
@@ -55,9 +56,11 @@ export class CliContext {
 export async function withStore<T>(ctx: CliContext, fn: (store: Store) => Promise<T> | T): Promise<T> {
   const { Store } = await import("../store/store.js");
   const store = Store.open(ctx.repoDir);
+  trace("store open");
   try {
     return await fn(store);
   } finally {
     await store.close();
+    trace("store closed");
   }
 }

@@ -1,6 +1,7 @@
 import { createRequire } from "node:module";
 import type { Command } from "commander";
 import { Exit, NitroError } from "../util/errors.js";
+import { trace } from "../util/trace.js";
 
 const require = createRequire(import.meta.url);
 const commander = require("commander") as typeof import("commander");
@@ -79,6 +80,7 @@ function parseSeconds(v: string): number {
 
 /** Runs the CLI; returns the exit code (see the table in README.md). */
 export async function main(argv: string[]): Promise<number> {
+  trace("main");
   const program = await buildProgram(argv);
   const json = argv.includes("--json");
   try {

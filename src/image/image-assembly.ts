@@ -2,6 +2,7 @@ import { Exit, NitroError } from "../util/errors.js";
 import { entryCount, entryId, entryLength, verifyRecipe } from "../store/recipe.js";
 import type { Store } from "../store/store.js";
 import { ZERO_ID, type ChunkId, type FrameChunk, type Recipe } from "../store/types.js";
+import type { FramePlacement } from "../store/verify-pool.js";
 import { ImageFile } from "./image-file.js";
 
 /**
@@ -22,6 +23,9 @@ export class ImageAssembly {
   private nextOffset = 0;
   private state: "open" | "complete" | "aborted" = "open";
   private waiters: Array<() => void> = [];
+  /** Reservations not yet committed or cancelled: the file stays open until they are. */
+  private reserved = 0;
+  private closeWhenSettled = false;
 
   constructor(
     readonly recipe: Recipe,
@@ -78,11 +82,26 @@ export class ImageAssembly {
     for (const w of waiters) w();
   }
 
-  private writeAt(bytes: Buffer, at: readonly number[], from: number): void {
-    for (let j = from; j < at.length; j += 2) {
+  private writeAt(bytes: Buffer, at: readonly number[]): void {
+    for (let j = 0; j < at.length; j += 2) {
       this.file.write(bytes, at[j]!);
       this.filled[at[j + 1]!] = 1;
     }
+  }
+
+  /** Where the image goes. */
+  get target(): string {
+    return this.file.target;
+  }
+
+  /** The chunks not placed (nor reserved) yet. */
+  missingIds(): ChunkId[] {
+    return [...this.offsets.keys()].map((key) => Buffer.from(key, "latin1"));
+  }
+
+  /** Resolves once no reservation is outstanding. */
+  async settled(): Promise<void> {
+    while (this.reserved > 0) await this.changed();
   }
 
   /** Distinct chunks still to place. */
@@ -91,43 +110,79 @@ export class ImageAssembly {
   }
 
   /**
-   * Places the chunks of a decoded frame (`raw`: their bytes back to back). Chunks that follow
-   * each other in the image as in the frame go out in one write. Chunks the image does not use,
-   * or already placed, are skipped.
+   * Places the chunks of a decoded frame (`raw`: their bytes back to back). Chunks the image does
+   * not use, or already placed, are skipped.
    */
   placeFrame(chunks: readonly FrameChunk[], raw: Buffer): void {
-    let runStart = -1; // offset in the image of the run being gathered
-    let runFrom = 0; // and where it starts in raw
-    let runLength = 0;
-    const runEntries: number[] = []; // entry indexes of the run's chunks, marked once written
-    const flush = () => {
-      if (runLength > 0) this.file.write(raw.subarray(runFrom, runFrom + runLength), runStart);
-      for (const e of runEntries) this.filled[e] = 1;
-      runEntries.length = 0;
-      runLength = 0;
-    };
+    const r = this.reserve(chunks, false);
+    if (!r) return;
+    const s = r.spans;
+    try {
+      for (let j = 0; j < s.length; j += 3)
+        this.file.write(raw.subarray(s[j]!, s[j]! + s[j + 1]!), s[j + 2]!);
+    } catch (err) {
+      r.cancel();
+      throw err;
+    }
+    r.commit();
+  }
+
+  /**
+   * Takes the chunks of a frame that are still to place and says where their bytes go: chunks
+   * that follow each other in the image as in the frame make one span. Undefined when the image
+   * needs none of them.
+   */
+  reserveFrame(chunks: readonly FrameChunk[]): FramePlacement | undefined {
+    return this.reserve(chunks, true);
+  }
+
+  /** `byOthers`: the spans are written by someone else (counted here for the file's syncs). */
+  private reserve(chunks: readonly FrameChunk[], byOthers: boolean): FramePlacement | undefined {
+    const spans: number[] = [];
+    const entries: number[] = [];
+    const taken: Array<[string, number[]]> = [];
     let o = 0;
     for (const c of chunks) {
       const key = c.id.toString("latin1");
       const at = this.offsets.get(key);
       if (at) {
         this.offsets.delete(key);
-        const first = at[0]!;
-        if (runLength > 0 && runStart + runLength === first && runFrom + runLength === o)
-          runLength += c.length;
-        else {
-          flush();
-          runStart = first;
-          runFrom = o;
-          runLength = c.length;
+        taken.push([key, at]);
+        for (let j = 0; j < at.length; j += 2) {
+          const n = spans.length;
+          if (n > 0 && spans[n - 3]! + spans[n - 2]! === o && spans[n - 1]! + spans[n - 2]! === at[j])
+            spans[n - 2]! += c.length;
+          else spans.push(o, c.length, at[j]!);
+          entries.push(at[j + 1]!);
         }
-        runEntries.push(at[1]!);
-        this.writeAt(raw.subarray(o, o + c.length), at, 2);
-      } else flush();
+      }
       o += c.length;
     }
-    flush();
-    this.notify();
+    if (taken.length === 0) return undefined;
+    let bytes = 0;
+    for (let j = 1; j < spans.length; j += 3) bytes += spans[j]!;
+    this.reserved++;
+    let settled = false;
+    const settle = () => {
+      if (settled) throw new Error("a reservation settles once");
+      settled = true;
+      this.reserved--;
+      if (this.reserved === 0 && this.closeWhenSettled) this.file.close();
+      this.notify();
+    };
+    return {
+      fd: this.file.descriptor,
+      spans: Float64Array.from(spans),
+      commit: () => {
+        settle();
+        for (const e of entries) this.filled[e] = 1;
+        if (byOthers) this.file.wrote(bytes);
+      },
+      cancel: () => {
+        settle();
+        for (const [key, at] of taken) this.offsets.set(key, at);
+      },
+    };
   }
 
   /** Places one chunk at every offset the image has it; false if the image does not need it. */
@@ -136,7 +191,7 @@ export class ImageAssembly {
     const at = this.offsets.get(key);
     if (!at) return false;
     this.offsets.delete(key);
-    this.writeAt(bytes, at, 0);
+    this.writeAt(bytes, at);
     this.notify();
     return true;
   }
@@ -169,6 +224,7 @@ export class ImageAssembly {
   }
 
   private checkComplete(): void {
+    if (this.reserved > 0) throw new Error("image assembly: writes still in flight");
     if (this.offsets.size > 0)
       throw new NitroError(
         Exit.INCOMPLETE,
@@ -178,7 +234,10 @@ export class ImageAssembly {
 
   /** Removes the temporary (a no-op once renamed); an unfinished image counts as failed. */
   abort(): void {
-    this.file.abort();
+    if (this.reserved > 0) {
+      this.file.discard();
+      this.closeWhenSettled = true;
+    } else this.file.abort();
     if (this.state === "open") this.state = "aborted";
     this.notify();
   }

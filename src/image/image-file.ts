@@ -13,6 +13,7 @@ import {
   type Stats,
 } from "node:fs";
 import { dirname, resolve } from "node:path";
+import { FlushAhead } from "../util/flush-ahead.js";
 import { Exit, NitroError, exists, fromSystemError, notFound, usage } from "../util/errors.js";
 import {
   forgetTemporary,
@@ -57,9 +58,13 @@ export function checkOutputTarget(target: string, force: boolean): void {
  * runs are simply not written, so they stay holes), fsynced and renamed into place only when
  * complete. A crash or an error leaves the target untouched.
  */
+/** Bytes written between background syncs: the final one then has little left to write. */
+const FLUSH_AHEAD = 64 * 1024 * 1024;
+
 export class ImageFile {
   private fd = -1;
   readonly tmp: string;
+  private flush!: FlushAhead;
 
   constructor(
     readonly target: string,
@@ -73,6 +78,7 @@ export class ImageFile {
       this.fd = openSync(this.tmp, "w", 0o644);
       trackTemporary(this.tmp);
       ftruncateSync(this.fd, size);
+      this.flush = new FlushAhead(this.fd, FLUSH_AHEAD);
     } catch (err) {
       this.abort();
       throw fromSystemError(err, target);
@@ -91,10 +97,21 @@ export class ImageFile {
     } catch (err) {
       throw fromSystemError(err, this.target);
     }
+    this.wrote(buf.length);
+  }
+
+  /** Counts bytes written to the descriptor by others (another thread). */
+  wrote(bytes: number): void {
+    this.flush.wrote(bytes);
   }
 
   finish(): void {
-    fdatasyncSync(this.fd);
+    try {
+      this.flush.throwError();
+      fdatasyncSync(this.fd);
+    } catch (err) {
+      throw fromSystemError(err, this.target);
+    }
     closeSync(this.fd);
     this.fd = -1;
     renameSync(this.tmp, this.target);
@@ -109,13 +126,24 @@ export class ImageFile {
 
   abort(): void {
     if (this.fd < 0) return;
-    closeSync(this.fd);
-    this.fd = -1;
+    this.discard();
+    this.close();
+  }
+
+  /** Removes the temporary but keeps the descriptor open (writes still in flight land nowhere). */
+  discard(): void {
     try {
       unlinkSync(this.tmp);
     } catch {
       /* already gone */
     }
     forgetTemporary(this.tmp);
+  }
+
+  /** Closes the descriptor (after discard(): nothing can write to a number reused by then). */
+  close(): void {
+    if (this.fd < 0) return;
+    closeSync(this.fd);
+    this.fd = -1;
   }
 }

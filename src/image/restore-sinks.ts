@@ -1,4 +1,4 @@
-import { fdatasync, writeSync } from "node:fs";
+import { writeSync } from "node:fs";
 import type { Writable } from "node:stream";
 import { fromSystemError } from "../util/errors.js";
 import type { Store } from "../store/store.js";
@@ -24,20 +24,14 @@ function jobEnd(job: RestoreJob): number {
   return job.runs[r]! + job.runs[r + 2]!;
 }
 
-/** Dirty bytes that start a write-back without waiting for it, so that the final fsync is short. */
-const SYNC_AHEAD = 64 * 1024 * 1024;
-
 /**
  * An ImageFile written at offsets by this thread, one large write per run, while the workers
  * decode the next jobs (two threads writing the one file only contend for its inode lock);
- * holes stay holes.
+ * holes stay holes. The file starts its write-back as it goes (ImageFile).
  */
 export class FileSink implements RestoreSink {
   readonly fd = -1;
   done = 0;
-  private unsynced = 0;
-  private syncing: Promise<void> | undefined;
-  private syncError: Error | undefined;
 
   constructor(private readonly file: ImageFile) {}
 
@@ -50,29 +44,14 @@ export class FileSink implements RestoreSink {
     for (let r = 0; r < job.runs.length; r += RUN_FIELDS)
       this.file.write(out.subarray(job.runs[r + 1]!, job.runs[r + 1]! + job.runs[r + 2]!), job.runs[r]!);
     this.done = jobEnd(job);
-    this.unsynced += job.bytes;
-    if (this.unsynced >= SYNC_AHEAD && !this.syncing) {
-      this.unsynced = 0;
-      this.syncing = new Promise<void>((resolve) =>
-        fdatasync(this.file.descriptor, (err) => {
-          // The kernel reports a write-back error to one fsync only: keep it for the end.
-          if (err) this.syncError ??= err;
-          this.syncing = undefined;
-          resolve();
-        }),
-      );
-    }
     return Promise.resolve();
   }
 
   async finish(): Promise<void> {
-    await this.syncing;
-    if (this.syncError) throw fromSystemError(this.syncError, this.file.target);
     this.file.finish();
   }
 
   async abort(): Promise<void> {
-    await this.syncing;
     this.file.abort();
   }
 }

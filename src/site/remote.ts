@@ -1,5 +1,5 @@
 import type { Duplex, Readable, Writable } from "node:stream";
-import type { ChunkId, Frame, Recipe, RecipeSummary } from "../store/types.js";
+import type { ChunkId, Frame, Recipe, RecipeSummary, StoredSizes } from "../store/types.js";
 import { ProtocolClient, unexpectedReply, type ProtocolClientOptions } from "../wire/client.js";
 import { protocolError } from "../wire/errors.js";
 import { checkFrameLimits, decodeFrame, frameBodyBytes, frameMessage } from "../wire/frames.js";
@@ -77,13 +77,21 @@ export class RemoteSite implements MaintainSite {
     return (await Promise.all(batches)).flat();
   }
 
-  async storedSizes(ids: ChunkId[]): Promise<Uint32Array> {
+  async storedSizes(ids: ChunkId[]): Promise<StoredSizes> {
     await this.ready();
-    const batches: Promise<Uint32Array>[] = [];
+    const batches: Promise<StoredSizes>[] = [];
     for (let i = 0; i < ids.length; i += Limits.IDS)
       batches.push(this.client.hasSizes(ids.slice(i, i + Limits.IDS)));
-    const out = new Uint32Array(ids.length);
-    (await Promise.all(batches)).forEach((part, b) => out.set(part, b * Limits.IDS));
+    const out = { sizes: new Uint32Array(ids.length), frames: new Uint32Array(ids.length) };
+    let base = 0; // frame numbers are per reply: each batch's follow the previous one's
+    (await Promise.all(batches)).forEach((part, b) => {
+      out.sizes.set(part.sizes, b * Limits.IDS);
+      out.frames.set(
+        part.frames.map((f) => f + base),
+        b * Limits.IDS,
+      );
+      base += part.frames.reduce((m, f) => Math.max(m, f + 1), 0);
+    });
     return out;
   }
 

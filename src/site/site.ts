@@ -1,7 +1,15 @@
 import { Exit, NitroError } from "../util/errors.js";
 import type { GcReport } from "../store/gc.js";
 import type { ImageStatus, SpaceInfo } from "../store/status.js";
-import type { ChunkId, Frame, PutProgress, PutResult, Recipe, RecipeSummary } from "../store/types.js";
+import type {
+  ChunkId,
+  Frame,
+  PutProgress,
+  PutResult,
+  Recipe,
+  RecipeSummary,
+  StoredSizes,
+} from "../store/types.js";
 import type { VerifyListener, VerifyOptions, VerifyReport } from "../store/verify.js";
 
 export type { PutProgress, PutResult } from "../store/types.js";
@@ -42,9 +50,9 @@ export interface ReadSite {
   has(ids: ChunkId[]): Promise<boolean[]>;
   /**
    * For each id, the bytes sending it takes (its share of its stored, compressed frame), 0 when
-   * the site lacks it: `has` for planning in wire bytes. One round trip for the whole batch.
+   * the site lacks it, and its frame: `has` for planning in wire bytes. One round trip.
    */
-  storedSizes(ids: ChunkId[]): Promise<Uint32Array>;
+  storedSizes(ids: ChunkId[]): Promise<StoredSizes>;
   /**
    * Yields frames that together hold exactly the requested chunks (order not guaranteed).
    * Several calls may run concurrently on one site (pipelining). Rejects with NOT_FOUND if the

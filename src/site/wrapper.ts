@@ -1,5 +1,5 @@
 import type { VerifyListener, VerifyOptions, VerifyReport } from "../store/verify.js";
-import type { ChunkId, Frame, Recipe, RecipeSummary } from "../store/types.js";
+import type { ChunkId, Frame, Recipe, RecipeSummary, StoredSizes } from "../store/types.js";
 import type {
   GcReport,
   ImageStatus,
@@ -29,7 +29,7 @@ export class ForwardingReadSite<S extends ReadSite = ReadSite> implements ReadSi
     return this.inner.has(ids);
   }
 
-  storedSizes(ids: ChunkId[]): Promise<Uint32Array> {
+  storedSizes(ids: ChunkId[]): Promise<StoredSizes> {
     return this.inner.storedSizes(ids);
   }
 

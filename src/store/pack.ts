@@ -1,5 +1,6 @@
 import { closeSync, fdatasync, fdatasyncSync, openSync, readSync, writeSync } from "node:fs";
 import { Exit, NitroError, corrupt } from "../util/errors.js";
+import { FlushAhead } from "../util/flush-ahead.js";
 import { ENTRY_BYTES, ID_BYTES, type Codec, type Frame, type FrameChunk } from "./types.js";
 
 /**
@@ -61,21 +62,21 @@ export function parseFrameHeader(buf: Buffer, where: string): ParsedFrameHeader 
   };
 }
 
-/** Appended bytes that start a write-back ahead of the next commit (see flushAhead). */
+/** Appended bytes that start a write-back ahead of the next commit. */
 const FLUSH_AHEAD = 16 * 1024 * 1024;
 
 export class PackWriter {
   private readonly fd: number;
   size = 0;
-  private unflushed = 0;
-  private flushing = false;
-  private flushError: Error | undefined;
+  /** The sync a commit waits for finds little left to write (it took 35-70 ms per image here). */
+  private readonly flush: FlushAhead;
 
   constructor(
     readonly id: number,
     readonly path: string,
   ) {
     this.fd = openSync(path, "wx");
+    this.flush = new FlushAhead(this.fd, FLUSH_AHEAD);
   }
 
   /** Appends a frame; returns its offset and total length in the pack. */
@@ -84,39 +85,19 @@ export class PackWriter {
     writeAll(this.fd, header, offset);
     writeAll(this.fd, payload, offset + header.length);
     this.size += header.length + payload.length;
-    this.unflushed += header.length + payload.length;
-    this.flushAhead();
+    this.flush.wrote(header.length + payload.length);
     return { offset, length: header.length + payload.length };
   }
 
   sync(): void {
-    this.throwFlushError();
+    this.flush.throwError();
     fdatasyncSync(this.fd);
   }
 
   /** The same on libuv's thread pool: the caller's thread goes on meanwhile. */
   syncInBackground(): Promise<void> {
-    this.throwFlushError();
+    this.flush.throwError();
     return new Promise((resolve, reject) => fdatasync(this.fd, (err) => (err ? reject(err) : resolve())));
-  }
-
-  /**
-   * Every 16 MiB appended, starts an fdatasync on the thread pool without waiting for it, so that
-   * the sync a commit waits for finds little left to write (it took 35-70 ms per image here). Its
-   * failure is kept for the next sync: the kernel reports a write-back error to one fsync only.
-   */
-  private flushAhead(): void {
-    if (this.flushing || this.unflushed < FLUSH_AHEAD) return;
-    this.flushing = true;
-    this.unflushed = 0;
-    fdatasync(this.fd, (err) => {
-      this.flushing = false;
-      if (err) this.flushError ??= err;
-    });
-  }
-
-  private throwFlushError(): void {
-    if (this.flushError) throw this.flushError;
   }
 
   close(): void {

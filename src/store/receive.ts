@@ -1,5 +1,5 @@
 import type { Frame, PutProgress, PutResult } from "./types.js";
-import { sharedVerifier } from "./verify-pool.js";
+import { sharedVerifier, type FramePlacement } from "./verify-pool.js";
 import type { FrameResult, StoreWriter } from "./writer.js";
 
 /** Commit (and report durable progress) after this many received payload bytes. */
@@ -11,19 +11,28 @@ export interface CheckedFrame {
   frame: Frame;
   /** Whether the verifier worker has checked every chunk's hash (else the writer does it). */
   verified: boolean;
+  /** Whether the worker also wrote its placement (see verifyAhead). */
+  placed: boolean;
 }
+
+/** Where a frame's decoded bytes go once checked (undefined: nowhere). */
+export type PlaceFrame = (frame: Frame) => FramePlacement | undefined;
 
 interface Pending {
   frame: Frame;
+  placed: boolean;
   checked?: Promise<void>;
   /** Settles (never rejects) once the check is over. */
   settled: Promise<void>;
 }
 
-function startCheck(frame: Frame): Pending {
-  const checked = sharedVerifier?.verify(frame);
+function startCheck(frame: Frame, place?: PlaceFrame): Pending {
+  const placement = sharedVerifier && place?.(frame);
+  const checked = sharedVerifier?.verify(frame, placement);
+  // Settled before the frame is yielded (reactions run in the order they were added).
+  if (placement) checked!.then(placement.commit, placement.cancel);
   const settled = checked ? checked.catch(() => undefined) : Promise.resolve();
-  return { frame, checked, settled };
+  return { frame, checked, settled, placed: placement !== undefined };
 }
 
 /**
@@ -32,8 +41,13 @@ function startCheck(frame: Frame): Pending {
  * is over, without waiting for later frames to arrive: a stream that stalls or breaks (a source
  * dying mid-pull) loses none of what came through. Throws CORRUPT at a bad frame. Without a
  * worker (NITRO_VERIFY_THREADS=0) frames pass unverified and the writer hashes them.
+ * With `place`, the worker also writes each sound frame's decoded bytes where `place` says (the
+ * frame is decoded once, off this thread); a frame it was not given to has `placed` false.
  */
-export async function* verifyAhead(frames: AsyncIterable<Frame>): AsyncGenerator<CheckedFrame> {
+export async function* verifyAhead(
+  frames: AsyncIterable<Frame>,
+  place?: PlaceFrame,
+): AsyncGenerator<CheckedFrame> {
   const source = frames[Symbol.asyncIterator]();
   const ahead: Pending[] = [];
   let reading: Promise<IteratorResult<Frame>> | undefined;
@@ -46,12 +60,12 @@ export async function* verifyAhead(frames: AsyncIterable<Frame>): AsyncGenerator
         const r = await reading;
         reading = undefined;
         if (r.done) ended = true;
-        else ahead.push(startCheck(r.value));
+        else ahead.push(startCheck(r.value, place));
       }
       const head = ahead.shift();
       if (!head) return;
       if (head.checked) await head.checked;
-      yield { frame: head.frame, verified: head.checked !== undefined };
+      yield { frame: head.frame, verified: head.checked !== undefined, placed: head.placed };
     }
   } finally {
     if (!ended) {

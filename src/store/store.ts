@@ -28,6 +28,7 @@ import {
   type FrameChunk,
   type Recipe,
   type RecipeSummary,
+  type StoredSizes,
 } from "./types.js";
 import { StoreWriter } from "./writer.js";
 
@@ -110,9 +111,11 @@ export class Store {
    * payload in proportion to its raw length (a chunk of a well-compressed frame is small), plus
    * its 36-byte entry in a frame header. One frame-header read per distinct frame.
    */
-  storedSizes(ids: ChunkId[]): Uint32Array {
+  storedSizes(ids: ChunkId[]): StoredSizes {
     const out = new Uint32Array(ids.length);
+    const frames = new Uint32Array(ids.length);
     const ratios = new Map<string, number>();
+    const ordinals = new Map<string, number>();
     const head = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
     ids.forEach((id, i) => {
       const loc = this.index.location(id);
@@ -126,8 +129,11 @@ export class Store {
         ratios.set(key, ratio);
       }
       out[i] = Math.ceil(loc.rawLength * ratio) + ENTRY_BYTES;
+      let ordinal = ordinals.get(key);
+      if (ordinal === undefined) ordinals.set(key, (ordinal = ordinals.size));
+      frames[i] = ordinal;
     });
-    return out;
+    return { sizes: out, frames };
   }
 
   /** A chunk's bytes, checked against its id. */

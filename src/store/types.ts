@@ -25,6 +25,17 @@ export interface FrameChunk {
  * `payload` is the codec's encoding of the concatenated chunk bytes. A frame is stored in a pack
  * as received and sent on the wire as stored, so compression happens once.
  */
+/**
+ * Per chunk asked about: the bytes sending it takes, 0 when absent (its share of its stored,
+ * compressed frame), and which stored frame holds it: chunks with the same number share a frame
+ * (numbers mean something within one answer only). Asking for a frame's chunks together lets
+ * the site send the frame as stored instead of recompressing a part of it.
+ */
+export interface StoredSizes {
+  sizes: Uint32Array;
+  frames: Uint32Array;
+}
+
 export interface Frame {
   codec: Codec;
   chunks: FrameChunk[];

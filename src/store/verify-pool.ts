@@ -8,15 +8,19 @@ const require = createRequire(import.meta.url);
 
 // Replies with the index of the first chunk whose bytes do not hash to its id, -2 for a payload
 // that does not decode to the chunks' total length, -1 when all is well; the memory comes back.
+// A sound frame's spans are then written to the job's file (-3 and the error if that fails).
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require("node:worker_threads");
+const { writeSync } = require("node:fs");
 const { DCtx } = require(workerData.zstd);
 const { blake3 } = require(workerData.blake3);
 const dctx = new DCtx();
 let scratch = Buffer.alloc(0);
+// The last checked frame's decoded bytes (the payload itself when stored plain).
+let bytes = scratch;
 function check(job) {
   const payload = Buffer.from(job.buf, 0, job.length);
-  let bytes = payload;
+  bytes = payload;
   if (job.codec === ${Codec.Zstd}) {
     if (scratch.length < job.raw) scratch = Buffer.allocUnsafe(Math.max(job.raw, 4 * 1024 * 1024));
     try {
@@ -34,9 +38,25 @@ function check(job) {
   }
   return -1;
 }
+function write(job) {
+  const s = job.spans;
+  for (let j = 0; j < s.length; j += 3) {
+    for (let done = 0; done < s[j + 1]; )
+      done += writeSync(job.fd, bytes, s[j] + done, s[j + 1] - done, s[j + 2] + done);
+  }
+}
 parentPort.on("message", (job) => {
-  const bad = check(job);
-  parentPort.postMessage({ id: job.id, bad, buf: job.buf }, [job.buf]);
+  let bad = check(job);
+  let error;
+  if (bad === -1 && job.spans) {
+    try {
+      write(job);
+    } catch (err) {
+      bad = -3;
+      error = { message: err.message, code: err.code };
+    }
+  }
+  parentPort.postMessage({ id: job.id, bad, error, buf: job.buf }, [job.buf]);
 });
 `;
 
@@ -47,20 +67,26 @@ parentPort.on("message", (job) => {
  */
 export class FrameVerifier {
   private readonly buffers = new BufferPool(4 * 1024 * 1024, 8);
-  private readonly calls = new WorkerCalls<{ id: number; bad: number; buf: ArrayBuffer }>(
-    WORKER_SOURCE,
-    () => ({
-      zstd: require.resolve("zstd-napi/binding"),
-      blake3: require.resolve("@napi-rs/blake-hash"),
-    }),
-  );
+  private readonly calls = new WorkerCalls<{
+    id: number;
+    bad: number;
+    error?: { message: string; code?: string };
+    buf: ArrayBuffer;
+  }>(WORKER_SOURCE, () => ({
+    zstd: require.resolve("zstd-napi/binding"),
+    blake3: require.resolve("@napi-rs/blake-hash"),
+  }));
 
   warm(): void {
     this.calls.warm();
   }
 
-  /** Resolves when every chunk of the frame hashes to its id; rejects with CORRUPT otherwise. */
-  async verify(frame: Frame): Promise<void> {
+  /**
+   * Resolves when every chunk of the frame hashes to its id; rejects with CORRUPT otherwise. With
+   * `writes`, the worker then also writes those spans of the decoded bytes to a file (a failure to
+   * write rejects with the system error, not CORRUPT): the bytes are decoded once, off this thread.
+   */
+  async verify(frame: Frame, writes?: FrameWrites): Promise<void> {
     const length = frame.payload.length;
     const buf = this.buffers.memory(length);
     new Uint8Array(buf, 0, length).set(frame.payload);
@@ -72,11 +98,35 @@ export class FrameVerifier {
       ids.set(c.id, k * ID_BYTES);
       raw += c.length;
     });
-    const m = await this.calls.call({ codec: frame.codec, buf, length, raw, lengths, ids }, [buf]);
+    const job = { codec: frame.codec, buf, length, raw, lengths, ids, fd: writes?.fd, spans: writes?.spans };
+    const m = await this.calls.call(job, [buf]);
     this.buffers.give(m.buf);
+    if (m.bad === -3) throw new FrameWriteError(m.error!.message, m.error!.code);
     if (m.bad === -2) throw corrupt("frame does not decompress to the length of its chunks");
     if (m.bad >= 0)
       throw corrupt(`chunk ${frame.chunks[m.bad]!.id.toString("hex")}: bytes do not match its id`);
+  }
+}
+
+/** Where a checked frame's decoded bytes go: triples of (offset in the frame, length, file offset). */
+export interface FrameWrites {
+  fd: number;
+  spans: Float64Array;
+}
+
+/** FrameWrites to make once the frame is checked, then commit() (written) or cancel() (not). */
+export interface FramePlacement extends FrameWrites {
+  commit(): void;
+  cancel(): void;
+}
+
+/** Writing a checked frame's bytes failed here (a local file's fault, not the sender's). */
+export class FrameWriteError extends Error {
+  constructor(
+    message: string,
+    readonly code?: string,
+  ) {
+    super(message);
   }
 }
 

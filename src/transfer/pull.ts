@@ -6,13 +6,16 @@ import { plan as makePlan } from "../plan/plan.js";
 import { NO_SITE, type Objective, type Plan, type PlanSite, type Strategy } from "../plan/types.js";
 import type { ReadSite } from "../site/site.js";
 import { uniqueChunks } from "../store/recipe.js";
-import { storeFrame, verifyAhead, type CheckedFrame } from "../store/receive.js";
+import { storeFrame, verifyAhead, type CheckedFrame, type PlaceFrame } from "../store/receive.js";
 import type { Store } from "../store/store.js";
-import { ENTRY_BYTES, type ChunkId, type Recipe } from "../store/types.js";
-import { sharedVerifier } from "../store/verify-pool.js";
+import { ENTRY_BYTES, type ChunkId, type Frame, type Recipe } from "../store/types.js";
+import { FrameWriteError, sharedVerifier } from "../store/verify-pool.js";
 import type { StoreWriter } from "../store/writer.js";
-import { Exit, NitroError } from "../util/errors.js";
-import { maySteal } from "./steal-policy.js";
+import { Exit, NitroError, fromSystemError } from "../util/errors.js";
+import { trace } from "../util/trace.js";
+import { replanQueues, type SourceNow } from "./replan.js";
+import type { Eventually } from "./site-set.js";
+import { mayReplan, maySteal } from "./steal-policy.js";
 
 export interface PullSource extends PlanSite {
   site: ReadSite;
@@ -70,6 +73,8 @@ export interface PullReport {
   plannedCost: number;
   /** What work stealing moved away from the plan, and the $ it added (negative: saved). */
   stealing: StealingReport;
+  /** Chunks (and their wire bytes) the runs of the planner at measured rates moved between sources. */
+  replanning: { times: number; chunks: number; bytes: number };
   sources: SourceReport[];
 }
 
@@ -98,6 +103,8 @@ export interface Prepared {
   sizes: Uint32Array;
   rawSizes: Uint32Array;
   holders: Uint32Array;
+  /** Per source, per needed chunk: its frame there (chunks asked for together by frame travel as stored). */
+  frames: Uint32Array[];
   /** The sources that answered; holder bit s refers to sources[s]. */
   sources: PullSource[];
   plan: Plan;
@@ -112,37 +119,47 @@ export interface Prepared {
 export async function preparePlan(
   destHas: (ids: ChunkId[]) => Promise<boolean[]> | boolean[],
   recipe: Recipe,
-  all: PullSource[],
+  all: ReadonlyArray<Eventually<PullSource | undefined>>,
   opts: Pick<PullOptions, "objective" | "strategy" | "onEvent"> = {},
 ): Promise<Prepared> {
   const { ids, lengths } = uniqueChunks(recipe);
   const present = await destHas(ids);
   const need = ids.map((_, i) => i).filter((i) => !present[i]);
   const needIds = need.map((i) => ids[i]!);
-  const answers = await Promise.allSettled(all.map((s) => s.site.storedSizes(needIds)));
-  const sources = all.filter((s, i) => {
-    const a = answers[i]!;
-    if (a.status === "rejected")
-      opts.onEvent?.(`${s.name}: unreachable, left out (${(a.reason as Error).message})`);
-    return a.status === "fulfilled";
-  });
+  trace(`recipe and dest index: ${needIds.length} chunks to fetch`);
+  // Each site is asked as soon as it is open, not once the last one is.
+  const answers = await Promise.all(
+    all.map(async (opening) => {
+      const source = await opening;
+      if (!source) return [];
+      try {
+        const held = await source.site.storedSizes(needIds);
+        trace(`${source.name}: sizes`);
+        return [{ source, held }];
+      } catch (err) {
+        opts.onEvent?.(`${source.name}: unreachable, left out (${(err as Error).message})`);
+        return [];
+      }
+    }),
+  ).then((a) => a.flat());
+  const sources = answers.map((a) => a.source);
   const holders = new Uint32Array(need.length);
   const sizes = new Uint32Array(need.length);
   const rawSizes = Uint32Array.from(need, (i) => lengths[i]!);
-  answers
-    .flatMap((a) => (a.status === "fulfilled" ? [a.value] : []))
-    .forEach((held, s) =>
-      held.forEach((size, k) => {
-        if (size === 0) return;
-        holders[k]! |= 1 << s;
-        if (size > sizes[k]!) sizes[k] = size;
-      }),
-    );
+  const held = answers.map((a) => a.held);
+  held.forEach(({ sizes: at }, s) =>
+    at.forEach((size, k) => {
+      if (size === 0) return;
+      holders[k]! |= 1 << s;
+      if (size > sizes[k]!) sizes[k] = size;
+    }),
+  );
   // A chunk nobody holds is counted at its image size (in unassignedBytes).
   sizes.forEach((size, k) => size === 0 && (sizes[k] = rawSizes[k]!));
   const plan = makePlan({ sites: sources, sizes, holders }, opts.objective ?? { kind: "time" }, {
     strategy: opts.strategy ?? "optimal",
   });
+  trace("plan made");
   return {
     recipe,
     chunks: ids.length,
@@ -152,6 +169,7 @@ export async function preparePlan(
     sizes,
     rawSizes,
     holders,
+    frames: held.map((h) => h.frames),
     sources,
     plan,
   };
@@ -160,14 +178,14 @@ export async function preparePlan(
 export async function pullChunks(
   dest: Store,
   recipe: Recipe,
-  all: PullSource[],
+  all: ReadonlyArray<Eventually<PullSource | undefined>>,
   opts: PullOptions = {},
 ): Promise<PullReport> {
   const t0 = performance.now();
   // The verifier's thread starts while the holders are asked, not when the first frame comes.
   sharedVerifier?.warm();
   const prep = await preparePlan((ids) => dest.has(ids), recipe, all, opts);
-  const { needIds, sizes, rawSizes, holders, sources, plan: p } = prep;
+  const { needIds, rawSizes, sources, plan: p } = prep;
   if (p.unassigned > 0)
     throw new NitroError(
       Exit.INCOMPLETE,
@@ -189,17 +207,20 @@ export async function pullChunks(
   try {
     // A stream waits for its prefix: the chunks already here go in first.
     if (following) await output.placeFrom(dest, prep.presentIds);
-    const run = new PullRun(needIds, sizes, holders, sources, p, writer, dest, output, opts);
+    const run = new PullRun(prep, writer, dest, output, opts);
     const reports = await run.execute();
+    trace("all chunks in");
     await writer.commit(recipe);
+    trace("store committed");
+    // Chunks a frame that failed its check had reserved, if no other frame placed them since.
+    await output?.settled();
+    await output?.placeFrom(dest, output.missingIds());
     if (following) {
       output.markComplete();
       await following;
       output.abort(); // removes the temporary
-    } else if (output) {
-      await output.placeFrom(dest, prep.presentIds);
-      output.finish();
-    }
+    } else output?.finish();
+    trace("output done");
     return {
       image: recipe.name,
       chunks: prep.chunks,
@@ -213,6 +234,7 @@ export async function pullChunks(
       cost: reports.reduce((s, r, i) => s + (r.bytes / 1e9) * sources[i]!.cost, 0),
       plannedCost: p.cost,
       stealing: run.stealing,
+      replanning: run.replanning,
       sources: reports,
     };
   } catch (err) {
@@ -226,7 +248,17 @@ export async function pullChunks(
   }
 }
 
+/** A failure to keep a frame here: it ends the pull rather than dropping the source. */
+class LocalFailure extends Error {
+  constructor(readonly reason: unknown) {
+    super("local failure");
+  }
+}
+
 const MIN_BATCH = 128 * 1024;
+/** How often the queued chunks are planned again, and how long a source is watched first. */
+const REPLAN_EVERY_MS = 250;
+const MEASURE_MS = 300;
 const BATCH_SECONDS = 0.2;
 /** Wire bytes between commits: a pull killed or failed and run again fetches only the rest. */
 const COMMIT_EVERY = 64 * 1024 * 1024;
@@ -240,28 +272,42 @@ class PullRun {
   private readonly index = new Map<string, number>();
   private readonly reports: SourceReport[];
   private readonly started = performance.now();
+  private readonly lastFrame: number[] = [];
+  private readonly firstRequest: number[] = [];
+  /** When each source's first frame came, and the bytes counted with it. */
+  private readonly firstFrame: Array<{ at: number; bytes: number }> = [];
   private outstanding: number;
   private lost = 0;
+  private fatal: unknown;
+  /** The verifier's thread writes each checked frame's chunks into the output file. */
+  private readonly place: PlaceFrame | undefined;
   private wake: () => void = () => {};
   private changed!: Promise<void>;
   private readonly batchBytes: number;
   readonly stealing = { chunks: 0, bytes: 0, cost: 0 };
+  readonly replanning = { times: 0, chunks: 0, bytes: 0 };
   /** Bytes stored since the last commit; while a commit is being begun, frames wait for it. */
   private sinceCommit = 0;
   private committing?: Promise<unknown>;
   private commits: Promise<void> = Promise.resolve();
 
+  private readonly ids: ChunkId[];
+  private readonly sizes: Uint32Array;
+  private readonly holders: Uint32Array;
+  private readonly frames: Uint32Array[];
+  private readonly sources: PullSource[];
+  private readonly plan: Plan;
+
   constructor(
-    private readonly ids: ChunkId[],
-    private readonly sizes: Uint32Array,
-    private readonly holders: Uint32Array,
-    private readonly sources: PullSource[],
-    private readonly plan: Plan,
+    prep: Prepared,
     private readonly writer: StoreWriter,
     private readonly dest: Store,
     private readonly output: ImageAssembly | undefined,
     private readonly opts: PullOptions,
   ) {
+    ({ needIds: this.ids, sizes: this.sizes, holders: this.holders, frames: this.frames } = prep);
+    ({ sources: this.sources, plan: this.plan } = prep);
+    const { ids, sizes, sources, plan } = this;
     this.queues = sources.map(() => []);
     this.queuedBytes = sources.map(() => 0);
     this.inflightBytes = sources.map(() => 0);
@@ -287,12 +333,20 @@ class PullRun {
       stole: 0,
       stolenBytes: 0,
     }));
+    const out = output;
+    this.place = out && ((frame: Frame) => out.reserveFrame(frame.chunks));
     this.resetSignal();
   }
 
   async execute(): Promise<SourceReport[]> {
-    await Promise.all(this.sources.map((_, s) => this.worker(s)));
+    const replans = mayReplan(this.plan) ? setInterval(() => this.replan(), REPLAN_EVERY_MS) : undefined;
+    try {
+      await Promise.all(this.sources.map((_, s) => this.worker(s)));
+    } finally {
+      clearInterval(replans);
+    }
     await this.commits;
+    if (this.fatal !== undefined) throw this.fatal;
     if (this.lost > 0)
       throw new NitroError(
         Exit.INCOMPLETE,
@@ -326,9 +380,15 @@ class PullRun {
     return Math.ceil((this.rate(s) * (this.sources[s]!.rtt ?? 0)) / this.batch(s)) + 2;
   }
 
-  /** Some chunk lost every holder: the pull fails, so the workers stop at once. */
+  /** Some chunk lost every holder, or writing here failed: the workers stop at once. */
   private get doomed(): boolean {
-    return this.lost > 0;
+    return this.lost > 0 || this.fatal !== undefined;
+  }
+
+  /** A failure here (disk full...) ends the pull: no other source would do better. */
+  private fail(err: unknown): void {
+    this.fatal ??= err;
+    this.signal();
   }
 
   private async worker(s: number): Promise<void> {
@@ -336,6 +396,10 @@ class PullRun {
     while (this.alive[s] && this.outstanding > 0 && !this.doomed) {
       const batch = this.take(s) ?? this.steal(s);
       if (batch) {
+        if (this.firstRequest[s] === undefined) {
+          this.firstRequest[s] = performance.now();
+          trace(`${this.sources[s]!.name}: first request`);
+        }
         const req: Promise<void> = this.fetch(s, batch).finally(() => inflight.delete(req));
         inflight.add(req);
         if (inflight.size >= this.window(s)) await Promise.race(inflight);
@@ -343,6 +407,7 @@ class PullRun {
       else await this.changed;
     }
     await Promise.all(inflight);
+    trace(`${this.sources[s]!.name}: last frame at ${(this.lastFrame[s]! / 1000).toFixed(3)}`);
     this.reports[s]!.seconds = (performance.now() - this.started) / 1000;
   }
 
@@ -352,13 +417,61 @@ class PullRun {
     const batch: number[] = [];
     let bytes = 0;
     const limit = this.batch(s);
-    while (q.length > 0 && bytes < limit) {
+    while (q.length > 0 && (bytes < limit || this.frameGoesOn(s, q[0]!, batch, bytes, limit))) {
       const k = q.shift()!;
       batch.push(k);
       bytes += this.sizes[k]!;
     }
     this.queuedBytes[s]! -= bytes;
     return batch;
+  }
+
+  /**
+   * The rate source s has delivered at since its first frame, once that says something; for a
+   * source asked long ago that has sent (almost) nothing, what it sent since it was first asked.
+   */
+  private measured(s: number): number | undefined {
+    const first = this.firstFrame[s];
+    const last = this.lastFrame[s];
+    if (first && last !== undefined && last - first.at >= MEASURE_MS)
+      return ((this.reports[s]!.bytes - first.bytes) * 1000) / (last - first.at);
+    const asked = this.firstRequest[s];
+    const waited = asked === undefined ? 0 : performance.now() - asked;
+    return waited >= 2 * MEASURE_MS ? (this.reports[s]!.bytes * 1000) / waited : undefined;
+  }
+
+  /** Plans the chunks not yet asked for again, at the rates measured (see replanQueues). */
+  private replan(): void {
+    if (this.doomed || this.outstanding === 0) return;
+    const now: SourceNow[] = [];
+    for (let s = 0; s < this.sources.length; s++) {
+      const src = this.sources[s]!;
+      const busy = this.queues[s]!.length > 0 || this.inflightBytes[s]! > 0;
+      const rate = !this.alive[s] ? 0 : (this.measured(s) ?? (busy ? undefined : src.bandwidth));
+      if (rate === undefined) return; // a source at work not measured yet: next time
+      now.push({ name: src.name, cost: src.cost, rate, busy: rate > 0 ? this.inflightBytes[s]! / rate : 0 });
+    }
+    const r = replanQueues(this.queues, this.sizes, this.holders, now);
+    if (!r) return;
+    r.queues.forEach((q, s) => {
+      this.queues[s] = q;
+      this.queuedBytes[s] = q.reduce((n, k) => n + this.sizes[k]!, 0);
+    });
+    this.replanning.times++;
+    this.replanning.chunks += r.moved;
+    this.replanning.bytes += r.movedBytes;
+    trace(`replanned: ${r.moved} chunks moved, finish in ${r.before.toFixed(2)} -> ${r.after.toFixed(2)} s`);
+    this.signal();
+  }
+
+  /**
+   * Whether a batch that has reached its size takes chunk k anyway: k is in the frame (at source
+   * s) of the batch's last chunk, and the batch is not half again its size. A frame asked for
+   * whole goes as stored; cut in two, each part is recompressed by the source.
+   */
+  private frameGoesOn(s: number, k: number, batch: number[], bytes: number, limit: number): boolean {
+    const f = this.frames[s]!;
+    return bytes < limit * 1.5 && f[k] === f[batch[batch.length - 1]!];
   }
 
   /** Measured rate once there is something to measure, the matrix's figure before. */
@@ -390,8 +503,9 @@ class PullRun {
       const q = this.queues[t]!;
       const batch: number[] = [];
       let bytes = 0;
-      for (let j = q.length - 1; j >= 0 && bytes < limit; j--) {
+      for (let j = q.length - 1; j >= 0; j--) {
         const k = q[j]!;
+        if (bytes >= limit && !this.frameGoesOn(s, k, batch, bytes, limit)) break;
         if ((this.holders[k]! & bit) === 0) continue;
         batch.push(k);
         bytes += this.sizes[k]!;
@@ -414,14 +528,22 @@ class PullRun {
     let inflight = batch.reduce((n, k) => n + this.sizes[k]!, 0);
     this.inflightBytes[s]! += inflight;
     try {
-      for await (const checked of verifyAhead(src.site.getFrames(batch.map((k) => this.ids[k]!)))) {
+      const frames = src.site.getFrames(batch.map((k) => this.ids[k]!));
+      for await (const checked of verifyAhead(frames, this.place)) {
         if (!this.alive[s]) throw new NitroError(Exit.REMOTE, "source dropped");
         // Leaving the loop cancels the download; the run is failing, its report says why.
         if (this.doomed) return;
         // Read before storing: storing gives the frame's buffer (ids included) back for reuse.
         const got = checked.frame.chunks.map((c) => ({ key: c.id.toString("latin1"), length: c.length }));
+        const first = this.reports[s]!.bytes === 0;
         this.reports[s]!.bytes += checked.frame.payload.length + got.length * ENTRY_BYTES;
-        await this.keep(checked);
+        if (first) {
+          this.firstFrame[s] = { at: performance.now(), bytes: this.reports[s]!.bytes };
+          trace(`${src.name}: first frame`);
+        }
+        await this.keep(checked).catch((err: unknown) => {
+          throw new LocalFailure(err);
+        });
         for (const c of got) {
           const k = this.index.get(c.key);
           if (k === undefined || this.done[k]) continue;
@@ -432,13 +554,16 @@ class PullRun {
           this.inflightBytes[s]! -= this.sizes[k]!;
           inflight -= this.sizes[k]!;
         }
+        this.lastFrame[s] = performance.now();
         this.opts.onProgress?.(src.name, this.reports[s]!.bytes);
       }
       const missed = batch.filter((k) => !this.done[k]);
       if (missed.length > 0)
         throw new NitroError(Exit.REMOTE, `did not send ${missed.length} requested chunks`);
     } catch (err) {
-      this.drop(s, err as Error, batch);
+      if (err instanceof LocalFailure) this.fail(err.reason);
+      else if (err instanceof FrameWriteError) this.fail(fromSystemError(err, this.output!.target));
+      else this.drop(s, err as Error, batch);
     } finally {
       this.inflightBytes[s]! -= inflight;
       if (this.outstanding === 0) this.signal();
@@ -446,21 +571,23 @@ class PullRun {
   }
 
   /**
-   * Writes a checked frame's chunks into the output file, at their offsets, and stores it; every
-   * COMMIT_EVERY bytes a commit begins (frames wait until it has taken what came before them).
-   * An unverified frame (no verifier worker) is placed only once the writer has checked it.
+   * Stores a checked frame; every COMMIT_EVERY bytes a commit begins (frames wait until it has
+   * taken what came before them). The output file has the frame's chunks already (placed by the
+   * verifier's thread), except without a verifier thread: then the frame is placed here, once
+   * the writer has checked it.
    */
   private async keep(checked: CheckedFrame): Promise<void> {
     while (this.committing) await this.committing;
     const { frame, verified } = checked;
-    const raw = frame.chunks.reduce((n, c) => n + c.length, 0);
     const wire = frame.payload.length;
-    if (this.output && verified)
-      this.output.placeFrame(frame.chunks, this.dest.codec.decodeTransient(frame.codec, frame.payload, raw));
     const later = this.output &&
       !verified && {
         chunks: frame.chunks.map((c) => ({ id: Buffer.from(c.id), length: c.length })),
-        raw: this.dest.codec.decode(frame.codec, frame.payload, raw),
+        raw: this.dest.codec.decode(
+          frame.codec,
+          frame.payload,
+          frame.chunks.reduce((n, c) => n + c.length, 0),
+        ),
       };
     await storeFrame(this.writer, checked);
     if (later) this.output!.placeFrame(later.chunks, later.raw);

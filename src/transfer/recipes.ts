@@ -3,6 +3,7 @@ import type { ReadSite } from "../site/site.js";
 import type { Store } from "../store/store.js";
 import type { Recipe } from "../store/types.js";
 import { notFound } from "../util/errors.js";
+import type { Eventually } from "./site-set.js";
 import { findRecipe } from "./sources.js";
 
 /** The name an image file gets unless one is given: its file name without extension. */
@@ -18,7 +19,11 @@ export function requireRecipe(store: Store, name: string): Recipe {
 }
 
 /** The recipe from this node's store, else from the first site that knows it. */
-export async function resolveRecipe(store: Store, name: string, sites: readonly ReadSite[]): Promise<Recipe> {
+export async function resolveRecipe(
+  store: Store,
+  name: string,
+  sites: ReadonlyArray<Eventually<ReadSite | undefined>>,
+): Promise<Recipe> {
   const r = store.getRecipe(name) ?? (await findRecipe(name, sites));
   if (!r) throw notFound(`no site knows an image '${name}'`);
   return r;

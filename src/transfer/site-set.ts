@@ -9,6 +9,15 @@ export interface OpenedSite {
 /** How a command opens one configured site (its SSH options bound). */
 export type SiteOpener = (cfg: SiteConfig) => Promise<ReadSite>;
 
+/** A value, or one still being made (a site still opening: undefined if it cannot be). */
+export type Eventually<T> = T | Promise<T>;
+
+/** Sites being opened: each as it comes (undefined if unreachable), and all of them. */
+export interface OpeningSites {
+  each: Array<Promise<OpenedSite | undefined>>;
+  all: Promise<SiteSet>;
+}
+
 /** Sites opened together: in parallel, the unreachable ones noted and left out, all closed at once. */
 export class SiteSet {
   private constructor(readonly opened: readonly OpenedSite[]) {}
@@ -18,14 +27,28 @@ export class SiteSet {
     open: SiteOpener,
     note: (message: string) => void,
   ): Promise<SiteSet> {
-    const settled = await Promise.allSettled(configs.map((c) => open(c)));
-    const opened = settled.flatMap((r, i) => {
-      const config = configs[i]!;
-      if (r.status === "fulfilled") return [{ config, site: r.value }];
-      note(`${config.name} is unreachable and left out: ${(r.reason as Error).message}`);
-      return [];
-    });
-    return new SiteSet(opened);
+    return SiteSet.start(configs, open, note).all;
+  }
+
+  /** Opens the sites in parallel; a caller may start work with each as soon as it is open. */
+  static start(
+    configs: readonly SiteConfig[],
+    open: SiteOpener,
+    note: (message: string) => void,
+  ): OpeningSites {
+    const each = configs.map((config) =>
+      open(config).then(
+        (site): OpenedSite => ({ config, site }),
+        (err: unknown) => {
+          note(`${config.name} is unreachable and left out: ${(err as Error).message}`);
+          return undefined;
+        },
+      ),
+    );
+    const all = Promise.all(each).then(
+      (sites) => new SiteSet(sites.filter((s): s is OpenedSite => s !== undefined)),
+    );
+    return { each, all };
   }
 
   get(name: string): OpenedSite | undefined {

@@ -15,6 +15,14 @@ export interface StealCase {
  * caller checks that). cost: never at a higher price. deadline: at a higher price only when the
  * planned source would miss the deadline.
  */
+/**
+ * Whether the chunks not yet asked for may be planned again at the rates measured: for the time
+ * objective of the optimal strategy only (a baseline runs as itself; a cost plan stays cheapest).
+ */
+export function mayReplan(plan: Pick<Plan, "strategy" | "objective">): boolean {
+  return plan.strategy === "optimal" && plan.objective.kind === "time";
+}
+
 export function maySteal(plan: Pick<Plan, "strategy" | "objective">, c: StealCase): boolean {
   if (plan.strategy !== "optimal") return false;
   const o = plan.objective;

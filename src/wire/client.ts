@@ -2,7 +2,7 @@ import type { Readable, Writable } from "node:stream";
 import { digestMatches, validateImageName } from "../store/recipe.js";
 import type { GcReport } from "../store/gc.js";
 import type { ImageStatus, SpaceInfo } from "../store/status.js";
-import type { ChunkId, Recipe, RecipeSummary } from "../store/types.js";
+import type { ChunkId, Recipe, RecipeSummary, StoredSizes } from "../store/types.js";
 import { NitroError, corrupt, remote } from "../util/errors.js";
 import { Outbox } from "./channel.js";
 import { ProtocolError, protocolError } from "./errors.js";
@@ -39,7 +39,8 @@ export interface ProtocolClientOptions {
   /** Words to add when the connection drops, e.g. the remote command's stderr. */
   describeClose?: () => string | undefined;
   /** Closes the transport under the stream (the SSH connection) once the session has ended. */
-  closeTransport?: () => Promise<void>;
+  /** `linger`: wait for the far end to finish (false after a session that changed nothing there). */
+  closeTransport?: (linger: boolean) => Promise<void>;
   /**
    * Seconds the site may stay silent while a reply is awaited, at least: the deadline grows with
    * the bytes sent since it last spoke (see Liveness). Default: siteTimeout().
@@ -84,6 +85,16 @@ const expect =
  * replies, the session's end. Requests are pipelined: each carries an id its replies echo. Each
  * message type has one method here; the flow control of bulk transfers is the caller's.
  */
+/** Requests after which the server may still be finishing (storing, committing, collecting). */
+const CHANGES_SITE = new Set<number>([
+  Msg.PUT_FRAME,
+  Msg.PUT_END,
+  Msg.PUT_RECIPE,
+  Msg.VERIFY,
+  Msg.REMOVE_RECIPES,
+  Msg.GC,
+]);
+
 export class ProtocolClient {
   private readonly out: Outbox;
   private readonly pending = new Map<number, Pending>();
@@ -94,6 +105,8 @@ export class ProtocolClient {
   private nextReq = 1;
   private flags: number | undefined;
   private byeReceived = false;
+  /** Whether a request that changes the far store was sent (close then waits for the server). */
+  private changedSite = false;
   private readonly liveness: Liveness;
   /** Resolves when the session fails or closes. */
   private readonly ended: Promise<void>;
@@ -138,6 +151,7 @@ export class ProtocolClient {
   /** Writes one message; false when the caller should await drain(). */
   send(pieces: Buffer[], written?: () => void): boolean {
     if (!this.out.closed) this.liveness.sent(pieces.reduce((n, p) => n + p.length, 0));
+    if (!this.changedSite && CHANGES_SITE.has(pieces[0]![4]!)) this.changedSite = true;
     return this.out.send(pieces, written);
   }
 
@@ -209,8 +223,8 @@ export class ProtocolClient {
     return this.call(Msg.HAS, encodeIds(ids), Msg.HAS_REPLY, (m) => decodeBitmap(m.body, ids.length));
   }
 
-  /** HAS_SIZES: per id, the bytes the site would send for it, 0 when it lacks it. */
-  async hasSizes(ids: ChunkId[]): Promise<Uint32Array> {
+  /** HAS_SIZES: per id, the bytes the site would send for it (0 when it lacks it) and its frame. */
+  async hasSizes(ids: ChunkId[]): Promise<StoredSizes> {
     return this.call(Msg.HAS_SIZES, encodeIds(ids), Msg.HAS_SIZES_REPLY, (m) =>
       decodeSizes(m.body, ids.length),
     );
@@ -336,14 +350,16 @@ export class ProtocolClient {
 
   /** Says BYE, lets the server finish what is in flight, and ends the stream. */
   async close(): Promise<void> {
+    // A session that only read has nothing to finish: the server is not waited for.
+    const linger = this.changedSite;
     if (!this.failure) {
       this.send(message(Msg.BYE, 0));
       const timeout = new Promise<void>((r) => setTimeout(r, 10_000).unref());
-      await Promise.race([this.reading, timeout]);
+      if (linger) await Promise.race([this.reading, timeout]);
     }
     this.fail(remote(`${this.site}: site closed`));
     this.out.end();
-    await this.opts.closeTransport?.();
+    await this.opts.closeTransport?.(linger);
   }
 
   private async read(input: Readable): Promise<void> {

@@ -1,5 +1,5 @@
 import { ID_BYTES, type ChunkId } from "../store/types.js";
-import type { PutResult } from "../store/types.js";
+import type { PutResult, StoredSizes } from "../store/types.js";
 import type { ExitCode } from "../util/errors.js";
 import { exitCodeFrom, protocolError } from "./errors.js";
 import { HEADER_BYTES, HELLO_BYTES, Limits, MAGIC, PROTOCOL_VERSION } from "./protocol.js";
@@ -90,18 +90,25 @@ export function decodeBitmap(body: Buffer, n: number): boolean[] {
   return out;
 }
 
-/** HAS_SIZES_REPLY: n × u32, the stored size of id i, 0 when the site lacks it. */
-export function encodeSizes(sizes: Uint32Array): Buffer {
-  const b = Buffer.allocUnsafe(sizes.length * 4);
-  for (let i = 0; i < sizes.length; i++) b.writeUInt32LE(sizes[i]!, i * 4);
+/** HAS_SIZES_REPLY: n × (u32 stored size of id i, 0 when the site lacks it; u32 its frame). */
+export function encodeSizes({ sizes, frames }: StoredSizes): Buffer {
+  const b = Buffer.allocUnsafe(sizes.length * 8);
+  for (let i = 0; i < sizes.length; i++) {
+    b.writeUInt32LE(sizes[i]!, i * 8);
+    b.writeUInt32LE(frames[i]!, i * 8 + 4);
+  }
   return b;
 }
 
-export function decodeSizes(body: Buffer, n: number): Uint32Array {
-  if (body.length !== n * 4) throw protocolError(`HAS_SIZES reply of ${body.length} bytes for ${n} ids`);
-  const out = new Uint32Array(n);
-  for (let i = 0; i < n; i++) out[i] = body.readUInt32LE(i * 4);
-  return out;
+export function decodeSizes(body: Buffer, n: number): StoredSizes {
+  if (body.length !== n * 8) throw protocolError(`HAS_SIZES reply of ${body.length} bytes for ${n} ids`);
+  const sizes = new Uint32Array(n);
+  const frames = new Uint32Array(n);
+  for (let i = 0; i < n; i++) {
+    sizes[i] = body.readUInt32LE(i * 8);
+    frames[i] = body.readUInt32LE(i * 8 + 4);
+  }
+  return { sizes, frames };
 }
 
 export function encodeU32(n: number): Buffer {

@@ -5,7 +5,15 @@ import { validateImageName, verifyRecipe } from "../store/recipe.js";
 import { ENTRY_BYTES } from "../store/types.js";
 import type { GcReport } from "../store/gc.js";
 import type { ImageStatus, SpaceInfo } from "../store/status.js";
-import type { ChunkId, Frame, PutProgress, PutResult, Recipe, RecipeSummary } from "../store/types.js";
+import type {
+  ChunkId,
+  Frame,
+  PutProgress,
+  PutResult,
+  Recipe,
+  RecipeSummary,
+  StoredSizes,
+} from "../store/types.js";
 import { BufferPool } from "../util/buffer-pool.js";
 import { Exit, NitroError } from "../util/errors.js";
 import { Outbox, readMessages } from "./channel.js";
@@ -49,7 +57,7 @@ import { decodeVerifyRequest, encodeFinding, encodeVerifyProgress, encodeVerifyR
  */
 export interface ServedSite {
   has(ids: ChunkId[]): Promise<boolean[]>;
-  storedSizes(ids: ChunkId[]): Promise<Uint32Array>;
+  storedSizes(ids: ChunkId[]): Promise<StoredSizes>;
   getFrames(ids: ChunkId[]): AsyncIterable<Frame>;
   getRecipe(name: string): Promise<Recipe | undefined>;
   listRecipes(): Promise<RecipeSummary[]>;

@@ -160,11 +160,15 @@ export function describeSiteConformance(
     });
 
     it("storedSizes: 0 when absent, else the chunk's share of its stored frame, in order", async () => {
-      expect(await site.storedSizes([])).toEqual(new Uint32Array(0));
+      expect((await site.storedSizes([])).sizes).toEqual(new Uint32Array(0));
       const built = [buildFrame("sz-a", 2, 40_000), buildFrame("sz-b", 2, 40_000, true)];
       await put(built);
       const ids = idsOf(built);
-      const sizes = await site.storedSizes([absentId("s1"), ...ids, absentId("s2")]);
+      const { sizes, frames } = await site.storedSizes([absentId("s1"), ...ids, absentId("s2")]);
+      // Which chunks share a stored frame: the two of each frame sent, not those of the other.
+      expect(frames[1]).toBe(frames[2]);
+      expect(frames[3]).toBe(frames[4]);
+      expect(frames[1]).not.toBe(frames[3]);
       expect(sizes.length).toBe(6);
       expect([sizes[0], sizes[5]]).toEqual([0, 0]);
       // Random chunks are stored raw: their length and their header entry.

@@ -180,4 +180,42 @@ describe("pull from several sites", () => {
     expect(skewed.sources[0]!.stole).toBeGreaterThan(0);
     expect(skewed.sources[0]!.bytes).toBeGreaterThan(skewed.sources[0]!.plannedBytes * 1.1);
   });
+  it("plans the chunks not yet asked for again at the rates measured: a slow source keeps less", async () => {
+    const { recipe, sites } = await world(join(t.dir, "w8"));
+    const full = sites[2]!;
+    const { ids } = uniqueChunks(recipe);
+    for (const s of sites.slice(0, 2)) await new LocalSite(s.config.site, s).putFrames(framesOf(full, ids));
+    const rate = 2e6;
+    const throttled = (s: Store, real: number) =>
+      source(s, rate, new ThrottledSite(new LocalSite(s.config.site, s), real));
+    const r = await pullChunks(
+      newStore(join(t.dir, "w8"), "dest-replan"),
+      recipe,
+      // The matrix says the three are alike; a really runs at a sixteenth of that.
+      [throttled(sites[0]!, rate / 16), throttled(sites[1]!, rate), throttled(sites[2]!, rate)],
+      { batchBytes: 128 * 1024 },
+    );
+    expect(r.replanning.times).toBeGreaterThan(0);
+    expect(r.replanning.chunks).toBeGreaterThan(0);
+    expect(r.sources[0]!.bytes).toBeLessThan(r.sources[0]!.plannedBytes * 0.6);
+    expect(r.sources[1]!.bytes + r.sources[2]!.bytes).toBeGreaterThan(
+      r.sources[1]!.plannedBytes + r.sources[2]!.plannedBytes,
+    );
+  });
+
+  it("a baseline strategy runs as itself: never planned again", async () => {
+    const { recipe, sites } = await world(join(t.dir, "w9"));
+    const r = await pullChunks(
+      newStore(join(t.dir, "w9"), "dest-rr"),
+      recipe,
+      [
+        source(sites[0]!, 8e6, new ThrottledSite(new LocalSite("a", sites[0]!), 1e6)),
+        source(sites[1]!, 8e6),
+        source(sites[2]!, 8e6),
+      ],
+      { strategy: "round-robin", batchBytes: 128 * 1024 },
+    );
+    expect(r.replanning.times).toBe(0);
+    r.sources.forEach((s) => expect(s.chunks).toBe(s.plannedChunks));
+  });
 });

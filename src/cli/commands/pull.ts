@@ -5,8 +5,9 @@ import { STRATEGIES, type Objective, type Plan, type Strategy } from "../../plan
 import { SiteRegistry, type SiteConfig } from "../../site/registry.js";
 import type { Store } from "../../store/store.js";
 import type { PullReport, PullSource } from "../../transfer/pull.js";
-import type { SiteSet } from "../../transfer/site-set.js";
+import type { OpeningSites } from "../../transfer/site-set.js";
 import { usage } from "../../util/errors.js";
+import { trace } from "../../util/trace.js";
 import { siteTimeout } from "../../wire/liveness.js";
 import { formatBytes, formatRate, formatSeconds, parseDuration } from "../../util/units.js";
 import { CliContext, withStore } from "../context.js";
@@ -29,21 +30,22 @@ async function load() {
   return { ...matrix, ...pull, ...sources, ...recipes, ...planSites, ...svg };
 }
 
-/** Every configured site but `here`, opened; unreachable ones are noted and left out. */
-async function openOtherSites(ctx: CliContext, here: string, o: SshCliOptions) {
+/** Every configured site but `here`, being opened; unreachable ones are noted and left out. */
+async function openOtherSites(ctx: CliContext, here: string, o: SshCliOptions): Promise<OpeningSites> {
   const { SiteSet } = await import("../../transfer/site-set.js");
   const configs = new SiteRegistry(ctx.repoDir).list().filter((c) => c.name !== here);
-  return SiteSet.open(configs, siteOpener(ctx, o), (m) => ctx.info(`note: ${m}`));
+  return SiteSet.start(configs, siteOpener(ctx, o), (m) => ctx.info(`note: ${m}`));
 }
 
 /**
  * Runs `fn` on the store and the other sites, whose SSH handshakes and remote starts begin
  * before the store is loaded (LMDB and the store modules) rather than after: the two overlap.
+ * `fn` gets each site as it opens: a site open early is asked early.
  */
 async function withStoreAndSites<T>(
   ctx: CliContext,
   o: SshCliOptions,
-  fn: (store: Store, opened: SiteSet) => Promise<T>,
+  fn: (store: Store, opening: OpeningSites) => Promise<T>,
 ): Promise<T> {
   // A bad NITRO_SITE_TIMEOUT is the user's mistake (USAGE), not every site unreachable.
   siteTimeout();
@@ -52,9 +54,14 @@ async function withStoreAndSites<T>(
   try {
     return await withStore(ctx, async (store) => fn(store, await opening));
   } finally {
-    await (await opening.catch(() => undefined))?.close();
+    const all = await opening.then((s) => s.all).catch(() => undefined);
+    await all?.close();
+    trace("sites closed");
   }
 }
+
+/** The sites as they open, as ReadSites. */
+const eachSite = (opening: OpeningSites) => opening.each.map((p) => p.then((o) => o?.site));
 
 interface PlanCliOptions extends SshCliOptions {
   site?: string;
@@ -133,11 +140,11 @@ export function register(program: Command): void {
       const ctx = CliContext.of(cmd);
       const objective = objectiveOf(o);
       const { Matrix, describeSources, planSites, preparePlan, planSvg, resolveRecipe } = await load();
-      await withStoreAndSites(ctx, o, async (store, opened) => {
+      await withStoreAndSites(ctx, o, async (store, opening) => {
         const dest = o.site ?? store.config.site;
         if (dest !== store.config.site) new SiteRegistry(ctx.repoDir).get(dest);
-        const { destHas, candidates } = planSites(store, opened, dest);
-        const recipe = await resolveRecipe(store, image, opened.sites);
+        const recipe = await resolveRecipe(store, image, eachSite(opening));
+        const { destHas, candidates } = planSites(store, await opening.all, dest);
         const sources = describeSources(candidates, dest, Matrix.load(ctx.repoDir), (m) =>
           ctx.info(`note: ${m}`),
         );
@@ -217,11 +224,12 @@ export function register(program: Command): void {
       if (o.output && !toStdout)
         (await import("../../image/image-file.js")).checkOutputTarget(o.output, o.force ?? false);
       const loading = load();
-      await withStoreAndSites(ctx, o, async (store, opened) => {
-        const { Matrix, describeSources, pullChunks, resolveRecipe } = await loading;
-        const recipe = await resolveRecipe(store, image, opened.sites);
-        const sources = describeSources(opened.opened, here, Matrix.load(ctx.repoDir), (m) =>
-          ctx.info(`note: ${m}`),
+      await withStoreAndSites(ctx, o, async (store, opening) => {
+        const { Matrix, describeSource, pullChunks, resolveRecipe } = await loading;
+        const recipe = await resolveRecipe(store, image, eachSite(opening));
+        const matrix = Matrix.load(ctx.repoDir);
+        const sources = opening.each.map((p) =>
+          p.then((s) => s && describeSource(s, here, matrix, (m) => ctx.info(`note: ${m}`))),
         );
         const bars = multiBar(ctx);
         const barOf = new Map<string, ReturnType<typeof bars.bar>>();
@@ -307,7 +315,10 @@ function describePull(r: PullReport, output?: string): string {
     ...rows,
     st.chunks > 0
       ? `stealing: ${st.chunks} chunks (${formatBytes(st.bytes)}) taken over from their planned sites, egress ${st.cost >= 0 ? "+" : "-"}$${Math.abs(st.cost).toFixed(4)}`
-      : "stealing: none (the plan ran as made)",
+      : "stealing: none",
+    r.replanning.times > 0
+      ? `replanned ${r.replanning.times}x at the rates measured: ${r.replanning.chunks} chunks (${formatBytes(r.replanning.bytes)}) moved to other sources`
+      : "replanned: never (the plan ran as made)",
     `predicted ${formatSeconds(r.predictedMakespan)} (lower bound ${formatSeconds(r.lowerBound)}), actual ${formatSeconds(r.seconds)}, egress $${r.cost.toFixed(4)} (planned $${r.plannedCost.toFixed(4)})`,
     ...(output ? [`wrote ${output} (digest verified)`] : []),
   ].join("\n");

@@ -1,4 +1,5 @@
 import { Exit, NitroError, remote } from "../../util/errors.js";
+import { trace } from "../../util/trace.js";
 import { siteTimeout } from "../../wire/liveness.js";
 import type { OpenSiteOptions, SiteKind } from "../kinds.js";
 import type { SiteEntry, SshSiteOptions } from "../registry.js";
@@ -30,11 +31,12 @@ export const sshKind: SiteKind<SshSiteOptions> = {
     });
     const site = new RemoteSite(cfg.name, channel.stream, {
       describeClose: () => stderr.trim() || undefined,
-      closeTransport: () => channel.close(),
+      closeTransport: (linger) => channel.close(linger),
       timeout,
     });
     try {
       await site.ready();
+      trace(`${cfg.name}: ready`);
     } catch (err) {
       await site.close().catch(() => undefined);
       throw err;

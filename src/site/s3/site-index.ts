@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { FRAME_HEADER_BYTES } from "../../store/pack.js";
-import { ENTRY_BYTES, type ChunkId } from "../../store/types.js";
+import { ENTRY_BYTES, type ChunkId, type StoredSizes } from "../../store/types.js";
 import type { Bucket } from "./bucket.js";
 import { INDEXES, indexKey, isPackId, packIdOfIndexKey } from "./layout.js";
 import { decodePackIndex, type PackEntry } from "./pack-index.js";
@@ -67,6 +67,21 @@ export class SiteIndex {
     if (!frame || frame.raw === 0) return loc.frameLength;
     const payload = loc.frameLength - FRAME_HEADER_BYTES - frame.count * ENTRY_BYTES;
     return Math.ceil((loc.rawLength * payload) / frame.raw) + ENTRY_BYTES;
+  }
+
+  /** storedSize of each id, and which frame (pack and offset) holds it. */
+  storedSizes(ids: ChunkId[]): StoredSizes {
+    const sizes = Uint32Array.from(ids, (id) => this.storedSize(id));
+    const ordinals = new Map<string, number>();
+    const frames = Uint32Array.from(ids, (id) => {
+      const loc = this.location(id);
+      if (!loc) return 0;
+      const key = `${loc.pack}:${loc.frameOffset}`;
+      let ordinal = ordinals.get(key);
+      if (ordinal === undefined) ordinals.set(key, (ordinal = ordinals.size));
+      return ordinal;
+    });
+    return { sizes, frames };
   }
 
   get packCount(): number {

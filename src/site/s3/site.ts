@@ -1,6 +1,13 @@
 import type { S3Client } from "@aws-sdk/client-s3";
 import { FrameCodec } from "../../store/codec.js";
-import { Codec, type ChunkId, type Frame, type Recipe, type RecipeSummary } from "../../store/types.js";
+import {
+  Codec,
+  type ChunkId,
+  type Frame,
+  type Recipe,
+  type RecipeSummary,
+  type StoredSizes,
+} from "../../store/types.js";
 import { corrupt, remote } from "../../util/errors.js";
 import { statusNames, statusOf } from "../../store/status.js";
 import type { VerifyListener, VerifyOptions, VerifyReport } from "../../store/verify.js";
@@ -132,10 +139,10 @@ export class S3Site implements MaintainSite {
     return ids.map((id) => this.index.has(id));
   }
 
-  async storedSizes(ids: ChunkId[]): Promise<Uint32Array> {
+  async storedSizes(ids: ChunkId[]): Promise<StoredSizes> {
     this.live();
     await this.index.ensure();
-    return Uint32Array.from(ids, (id) => this.index.storedSize(id));
+    return this.index.storedSizes(ids);
   }
 
   async *getFrames(ids: ChunkId[]): AsyncIterable<Frame> {

@@ -4,6 +4,7 @@ import { Duplex, type Readable } from "node:stream";
 import ssh2 from "ssh2";
 import type { ClientChannel, ConnectConfig } from "ssh2";
 import { NitroError, remote } from "../../util/errors.js";
+import { trace } from "../../util/trace.js";
 import { planAuth, type AuthPlan } from "./auth.js";
 import { checkSshCryptoBinding } from "./binding.js";
 import { resolveSshEndpoint, type SshEndpoint } from "./config.js";
@@ -56,8 +57,11 @@ export interface SshChannel {
   stderr: Readable;
   /** Resolves (never rejects) when the channel closes, which needs stdout read to its end. */
   exit: Promise<SshExit>;
-  /** Ends stdin, waits briefly for the command to finish, then closes the connection. */
-  close(): Promise<void>;
+  /**
+   * Ends stdin, waits briefly for the command to finish, then closes the connection; with
+   * `linger` false, closes the connection at once (the command gets EOF and ends on its own).
+   */
+  close(linger?: boolean): Promise<void>;
   endpoint: SshEndpoint;
   /** Negotiated client-to-server cipher. */
   cipher: string;
@@ -140,11 +144,13 @@ export async function openSshChannel(opts: SshChannelOptions): Promise<SshChanne
       reject(hostKeyFailure ?? connectError(err, where, auth));
     };
     const onReady = () => {
+      trace(`ssh ${where}: authenticated`);
       client.removeListener("error", onError);
       resolve();
     };
     client.once("error", onError);
     client.once("ready", onReady);
+    trace(`ssh ${where}: connecting`);
     client.connect(config);
     // Nagle's algorithm holds a small message back until the previous one is acknowledged, and
     // the peer delays that ack by up to 40 ms: round trips measured through ssh2 came out 2-3x
@@ -159,7 +165,10 @@ export async function openSshChannel(opts: SshChannelOptions): Promise<SshChanne
       client.exec(opts.command, (err, ch) => {
         client.removeListener("error", reject);
         if (err) reject(err);
-        else resolve(ch);
+        else {
+          trace(`ssh ${where}: command started`);
+          resolve(ch);
+        }
       });
     });
   } catch (err) {
@@ -193,9 +202,10 @@ function wrapChannel(
   client.once("end", () => fail(`connection to ${where} closed`));
   client.once("close", () => fail(`connection to ${where} closed`));
   let closing: Promise<void> | undefined;
-  const close = () =>
+  const close = (linger = true) =>
     (closing ??= (async () => {
       if (!channel.destroyed && !channel.writableEnded) channel.end();
+      if (!linger) return void client.end();
       await Promise.race([channelClosed, delay(2000)]);
       client.end();
       await Promise.race([clientClosed, delay(2000)]);
