@@ -210,7 +210,10 @@ export class RemoteSite implements MaintainSite {
     let error: unknown;
     const changed = new Wakeup();
     const get = this.client.getFrames(this.getWindow, ids, (m) => {
-      queue.push({ frame: decodeFrame(m.body), size: m.body.length });
+      const frame = decodeFrame(m.body);
+      // The body's memory goes back for the next frame once the frame is stored.
+      frame.release = m.release;
+      queue.push({ frame, size: m.body.length });
       changed.notify();
     });
     get.done.then(

@@ -66,7 +66,10 @@ parentPort.on("message", (job) => {
  * the few milliseconds a frame takes: behind sshd, every stop of the reader stalls the sender.
  */
 export class FrameVerifier {
-  private readonly buffers = new BufferPool(4 * 1024 * 1024, 8);
+  // Enough for every frame being checked at once in a pull from many sources (VERIFY_AHEAD + 1
+  // per source): a fresh 4 MiB buffer per frame cost page faults and a full collection every
+  // few dozen frames (V8 counts their memory).
+  private readonly buffers = new BufferPool(4 * 1024 * 1024, 48);
   private readonly calls = new WorkerCalls<{
     id: number;
     bad: number;
