@@ -30,6 +30,19 @@ async function world(dir: string) {
   return { recipe, path, sites, dest: newStore(dir, "dest") };
 }
 
+/** world(), with every site holding every chunk. */
+async function fullWorld(dir: string) {
+  const w = await world(dir);
+  const { ids } = uniqueChunks(w.recipe);
+  for (const s of w.sites.slice(0, 2))
+    await new LocalSite(s.config.site, s).putFrames(framesOf(w.sites[2]!, ids));
+  return w;
+}
+
+/** A source the matrix puts at `bandwidth` that really sends at `real` bytes/s. */
+const throttledSource = (store: Store, bandwidth: number, real: number) =>
+  source(store, bandwidth, new ThrottledSite(new LocalSite(store.config.site, store), real));
+
 const source = (
   store: Store,
   bandwidth: number,
@@ -156,14 +169,9 @@ describe("pull from several sites", () => {
   });
 
   it("lets a source faster than the matrix says take over queued work from the others", async () => {
-    const { recipe, sites } = await world(join(t.dir, "w6"));
-    // every site holds every chunk
-    const full = sites[2]!;
-    const { ids } = uniqueChunks(recipe);
-    for (const s of sites.slice(0, 2)) await new LocalSite(s.config.site, s).putFrames(framesOf(full, ids));
+    const { recipe, sites } = await fullWorld(join(t.dir, "w6"));
     const rate = 8e6;
-    const throttled = (s: Store, real: number) =>
-      source(s, rate, new ThrottledSite(new LocalSite(s.config.site, s), real));
+    const throttled = (s: Store, real: number) => throttledSource(s, rate, real);
 
     // Small requests, so that most of each share is still queued (stealable) while others run.
     const opts = { batchBytes: 128 * 1024 };
@@ -180,14 +188,11 @@ describe("pull from several sites", () => {
     expect(skewed.sources[0]!.stole).toBeGreaterThan(0);
     expect(skewed.sources[0]!.bytes).toBeGreaterThan(skewed.sources[0]!.plannedBytes * 1.1);
   });
+
   it("plans the chunks not yet asked for again at the rates measured: a slow source keeps less", async () => {
-    const { recipe, sites } = await world(join(t.dir, "w8"));
-    const full = sites[2]!;
-    const { ids } = uniqueChunks(recipe);
-    for (const s of sites.slice(0, 2)) await new LocalSite(s.config.site, s).putFrames(framesOf(full, ids));
+    const { recipe, sites } = await fullWorld(join(t.dir, "w8"));
     const rate = 2e6;
-    const throttled = (s: Store, real: number) =>
-      source(s, rate, new ThrottledSite(new LocalSite(s.config.site, s), real));
+    const throttled = (s: Store, real: number) => throttledSource(s, rate, real);
     const r = await pullChunks(
       newStore(join(t.dir, "w8"), "dest-replan"),
       recipe,
