@@ -505,8 +505,8 @@ class PullRun {
       let bytes = 0;
       for (let j = q.length - 1; j >= 0; j--) {
         const k = q[j]!;
-        if (bytes >= limit && !this.frameGoesOn(s, k, batch, bytes, limit)) break;
         if ((this.holders[k]! & bit) === 0) continue;
+        if (bytes >= limit && !this.frameGoesOn(s, k, batch, bytes, limit)) break;
         batch.push(k);
         bytes += this.sizes[k]!;
         q.splice(j, 1);
