@@ -239,6 +239,9 @@ export async function pullChunks(
     };
   } catch (err) {
     output?.abort();
+    // Writes still under way on the verifier's thread end (in the removed temporary) and the
+    // file is closed before the pull returns.
+    await output?.settled();
     await following?.catch(() => undefined);
     // What did arrive is kept: running the pull again fetches only the rest.
     await writer.commit().catch(() => undefined);
