@@ -11,8 +11,6 @@ export interface CheckedFrame {
   frame: Frame;
   /** Whether the verifier worker has checked every chunk's hash (else the writer does it). */
   verified: boolean;
-  /** Whether the worker also wrote its placement (see verifyAhead). */
-  placed: boolean;
 }
 
 /** Where a frame's decoded bytes go once checked (undefined: nowhere). */
@@ -20,7 +18,6 @@ export type PlaceFrame = (frame: Frame) => FramePlacement | undefined;
 
 interface Pending {
   frame: Frame;
-  placed: boolean;
   checked?: Promise<void>;
   /** Settles (never rejects) once the check is over. */
   settled: Promise<void>;
@@ -32,7 +29,7 @@ function startCheck(frame: Frame, place?: PlaceFrame): Pending {
   // Settled before the frame is yielded (reactions run in the order they were added).
   if (placement) checked!.then(placement.commit, placement.cancel);
   const settled = checked ? checked.catch(() => undefined) : Promise.resolve();
-  return { frame, checked, settled, placed: placement !== undefined };
+  return { frame, checked, settled };
 }
 
 /**
@@ -42,7 +39,7 @@ function startCheck(frame: Frame, place?: PlaceFrame): Pending {
  * dying mid-pull) loses none of what came through. Throws CORRUPT at a bad frame. Without a
  * worker (NITRO_VERIFY_THREADS=0) frames pass unverified and the writer hashes them.
  * With `place`, the worker also writes each sound frame's decoded bytes where `place` says (the
- * frame is decoded once, off this thread); a frame it was not given to has `placed` false.
+ * frame is decoded once, off this thread); without a worker, `place` is not used.
  */
 export async function* verifyAhead(
   frames: AsyncIterable<Frame>,
@@ -65,7 +62,7 @@ export async function* verifyAhead(
       const head = ahead.shift();
       if (!head) return;
       if (head.checked) await head.checked;
-      yield { frame: head.frame, verified: head.checked !== undefined, placed: head.placed };
+      yield { frame: head.frame, verified: head.checked !== undefined };
     }
   } finally {
     if (!ended) {

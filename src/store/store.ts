@@ -114,24 +114,22 @@ export class Store {
   storedSizes(ids: ChunkId[]): StoredSizes {
     const out = new Uint32Array(ids.length);
     const frames = new Uint32Array(ids.length);
-    const ratios = new Map<string, number>();
-    const ordinals = new Map<string, number>();
+    // Per frame met: its number in this answer, and its stored bytes per raw byte.
+    const seen = new Map<string, { n: number; ratio: number }>();
     const head = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
     ids.forEach((id, i) => {
       const loc = this.index.location(id);
       if (!loc) return;
       const key = `${loc.pack}:${loc.frameOffset}`;
-      let ratio = ratios.get(key);
-      if (ratio === undefined) {
+      let frame = seen.get(key);
+      if (frame === undefined) {
         const h = this.packs.read(loc.pack, loc.frameOffset, FRAME_HEADER_BYTES, head);
         const raw = h.readUInt32LE(8);
-        ratio = raw > 0 ? h.readUInt32LE(12) / raw : 1;
-        ratios.set(key, ratio);
+        frame = { n: seen.size, ratio: raw > 0 ? h.readUInt32LE(12) / raw : 1 };
+        seen.set(key, frame);
       }
-      out[i] = Math.ceil(loc.rawLength * ratio) + ENTRY_BYTES;
-      let ordinal = ordinals.get(key);
-      if (ordinal === undefined) ordinals.set(key, (ordinal = ordinals.size));
-      frames[i] = ordinal;
+      out[i] = Math.ceil(loc.rawLength * frame.ratio) + ENTRY_BYTES;
+      frames[i] = frame.n;
     });
     return { sizes: out, frames };
   }

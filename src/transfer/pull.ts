@@ -289,6 +289,7 @@ class PullRun {
   private readonly batchBytes: number;
   readonly stealing = { chunks: 0, bytes: 0, cost: 0 };
   readonly replanning = { times: 0, chunks: 0, bytes: 0 };
+  private nextReplan = 0;
   /** Bytes stored since the last commit; while a commit is being begun, frames wait for it. */
   private sinceCommit = 0;
   private committing?: Promise<unknown>;
@@ -443,9 +444,21 @@ class PullRun {
     return waited >= 2 * MEASURE_MS ? (this.reports[s]!.bytes * 1000) / waited : undefined;
   }
 
-  /** Plans the chunks not yet asked for again, at the rates measured (see replanQueues). */
+  /**
+   * Plans the chunks not yet asked for again, at the rates measured (see replanQueues). On a
+   * large image planning takes a while on this thread: it runs at most a tenth of the time.
+   */
   private replan(): void {
-    if (this.doomed || this.outstanding === 0) return;
+    if (this.doomed || this.outstanding === 0 || performance.now() < this.nextReplan) return;
+    const t0 = performance.now();
+    try {
+      this.replanNow();
+    } finally {
+      this.nextReplan = performance.now() + 9 * (performance.now() - t0);
+    }
+  }
+
+  private replanNow(): void {
     const now: SourceNow[] = [];
     for (let s = 0; s < this.sources.length; s++) {
       const src = this.sources[s]!;
@@ -477,7 +490,10 @@ class PullRun {
     return bytes < limit * 1.5 && f[k] === f[batch[batch.length - 1]!];
   }
 
-  /** Measured rate once there is something to measure, the matrix's figure before. */
+  /**
+   * Measured rate once there is something to measure, the matrix's figure before: quick to react,
+   * for sizing requests and stealing (measured() waits longer, for re-planning).
+   */
   private rate(s: number): number {
     const elapsed = (performance.now() - this.started) / 1000;
     const r = this.reports[s]!;

@@ -37,7 +37,7 @@ export function replanQueues(
   holders: ArrayLike<number>,
   sources: readonly SourceNow[],
 ): Replanned | undefined {
-  const remaining = queues.flat().sort((a, b) => a - b);
+  const remaining = Uint32Array.from(queues.flat()).sort();
   if (remaining.length === 0) return undefined;
   const finish = (bytes: number, s: number) => {
     const src = sources[s]!;
