@@ -39,7 +39,18 @@ export interface SwiftInstance {
 
 export const SWIFT_PROXY = "/usr/bin/swift-proxy-server";
 
+/** Starts a Swift; a start that fails (a port taken meanwhile) is tried again with other ports. */
 export async function startSwift(): Promise<SwiftInstance> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startSwiftOnce();
+    } catch (err) {
+      if (attempt === 3) throw err;
+    }
+  }
+}
+
+async function startSwiftOnce(): Promise<SwiftInstance> {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
   if (!existsSync(SWIFT_PROXY))
     throw new Error(`${SWIFT_PROXY} missing: run .ci/setup (Swift's Debian packages)`);
@@ -138,6 +149,9 @@ function serverConfig(server: Server, dir: string, ports: Record<Server | "memca
     "[DEFAULT]",
     "bind_ip = 127.0.0.1",
     `bind_port = ${ports[server]}`,
+    // A port taken since freePort() found it free (another test's server): give up in seconds,
+    // not Swift's default 30, so that startSwift can try again with other ports.
+    "bind_timeout = 3",
     "workers = 0",
     `user = ${userInfo().username}`,
     `swift_dir = ${dir}`,
