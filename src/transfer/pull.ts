@@ -13,6 +13,7 @@ import { FrameWriteError, sharedVerifier } from "../store/verify-pool.js";
 import type { StoreWriter } from "../store/writer.js";
 import { Exit, NitroError, fromSystemError } from "../util/errors.js";
 import { trace } from "../util/trace.js";
+import { snapToFrames } from "./frame-snap.js";
 import { replanQueues, type SourceNow } from "./replan.js";
 import type { Eventually } from "./site-set.js";
 import { mayReplan, maySteal } from "./steal-policy.js";
@@ -74,7 +75,7 @@ export interface PullReport {
   /** What work stealing moved away from the plan, and the $ it added (negative: saved). */
   stealing: StealingReport;
   /** Chunks (and their wire bytes) the runs of the planner at measured rates moved between sources. */
-  replanning: { times: number; chunks: number; bytes: number };
+  replanning: { times: number; chunks: number; bytes: number; snapped: number };
   sources: SourceReport[];
 }
 
@@ -288,7 +289,7 @@ class PullRun {
   private changed!: Promise<void>;
   private readonly batchBytes: number;
   readonly stealing = { chunks: 0, bytes: 0, cost: 0 };
-  readonly replanning = { times: 0, chunks: 0, bytes: 0 };
+  readonly replanning = { times: 0, chunks: 0, bytes: 0, snapped: 0 };
   private nextReplan = 0;
   /** Bytes stored since the last commit; while a commit is being begun, frames wait for it. */
   private sinceCommit = 0;
@@ -318,8 +319,8 @@ class PullRun {
     plan.assignment.forEach((s, k) => {
       if (s === NO_SITE) return;
       this.queues[s]!.push(k);
-      this.queuedBytes[s]! += sizes[k]!;
     });
+    this.requeue(this.queues);
     ids.forEach((id, k) => this.index.set(id.toString("latin1"), k));
     this.done = new Uint8Array(ids.length);
     this.alive = sources.map(() => true);
@@ -469,15 +470,25 @@ class PullRun {
     }
     const r = replanQueues(this.queues, this.sizes, this.holders, now);
     if (!r) return;
-    r.queues.forEach((q, s) => {
-      this.queues[s] = q;
-      this.queuedBytes[s] = q.reduce((n, k) => n + this.sizes[k]!, 0);
-    });
+    this.requeue(r.queues);
     this.replanning.times++;
     this.replanning.chunks += r.moved;
     this.replanning.bytes += r.movedBytes;
     trace(`replanned: ${r.moved} chunks moved, finish in ${r.before.toFixed(2)} -> ${r.after.toFixed(2)} s`);
     this.signal();
+  }
+
+  /**
+   * Takes these queues (a plan's) and, where the plan is to be re-planned anyway, moves chunks so
+   * that fewer stored frames are asked for in parts (see snapToFrames).
+   */
+  private requeue(queues: number[][]): void {
+    if (mayReplan(this.plan))
+      this.replanning.snapped += snapToFrames(queues, this.sizes, this.holders, this.frames);
+    queues.forEach((q, s) => {
+      this.queues[s] = q;
+      this.queuedBytes[s] = q.reduce((n, k) => n + this.sizes[k]!, 0);
+    });
   }
 
   /**
