@@ -24,9 +24,10 @@ export function snapToFrames(
     for (const k of q)
       for (let s = 0; s < n; s++) if ((holders[k]! >>> s) & 1) add(wanted[s]!, frames[s]![k]!, sizes[k]!);
   queues.forEach((q, s) => q.forEach((k) => add(queued[s]!, frames[s]![k]!, sizes[k]!)));
+  /** Whether more than half of chunk k's frame at source s (by bytes wanted) is queued at s. */
   const owns = (s: number, k: number) => {
     const f = frames[s]![k]!;
-    return 2 * queued[s]!.get(f)! > wanted[s]!.get(f)!;
+    return 2 * (queued[s]!.get(f) ?? 0) > wanted[s]!.get(f)!;
   };
   let moved = 0;
   const next: number[][] = queues.map(() => []);
@@ -35,7 +36,7 @@ export function snapToFrames(
       let to = t;
       if (!owns(t, k))
         for (let s = 0; s < n; s++)
-          if (s !== t && (holders[k]! >>> s) & 1 && (queued[s]!.get(frames[s]![k]!) ?? 0) > 0 && owns(s, k)) {
+          if (s !== t && (holders[k]! >>> s) & 1 && owns(s, k)) {
             to = s;
             break;
           }
