@@ -312,7 +312,7 @@ class PullRun {
   ) {
     ({ needIds: this.ids, sizes: this.sizes, holders: this.holders, frames: this.frames } = prep);
     ({ sources: this.sources, plan: this.plan } = prep);
-    const { ids, sizes, sources, plan } = this;
+    const { ids, sources, plan } = this;
     this.queues = sources.map(() => []);
     this.queuedBytes = sources.map(() => 0);
     this.inflightBytes = sources.map(() => 0);
