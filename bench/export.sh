@@ -88,8 +88,8 @@ restore_all() { # TOOL IMAGE...  (restores into $OUT/out)
   for f in "$@"; do
     n=$(stem "$f")
     case $t in
-      nitro) run_timed "$LOG" node "$NITRO_JS" --repo "$OUT/store-nitro" export "$n" -o "$OUT/out/$n" || return ;;
-      nitro-stdout) run_timed_sh "$LOG" "node $(printf %q "$NITRO_JS") --repo $(printf %q "$OUT/store-nitro") export $n -o - >$(printf %q "$OUT/out/$n")" || return ;;
+      nitro) run_timed "$LOG" "$NITRO_JS" --repo "$OUT/store-nitro" export "$n" -o "$OUT/out/$n" || return ;;
+      nitro-stdout) run_timed_sh "$LOG" "$(printf %q "$NITRO_JS") --repo $(printf %q "$OUT/store-nitro") export $n -o - >$(printf %q "$OUT/out/$n")" || return ;;
       restic) run_timed "$LOG" restic -r "$OUT/store-restic" restore latest --tag "$n" --target "$OUT/out" --quiet || return ;;
       borg) run_timed_sh "$LOG" "cd $(printf %q "$OUT/out") && borg extract --sparse $(printf %q "$OUT/store-borg::$n")" || return ;;
       casync) run_timed "$LOG" casync extract --store="$OUT/store-casync/default.castr" "$OUT/store-casync/$n.caibx" "$OUT/out/$n" || return ;;
@@ -205,9 +205,9 @@ sparse_rss() {
     local t0 t1
     t0=$(now)
     if [ $mode = file ]; then
-      /usr/bin/time -f '%U %S %M' -o "$tf" node "$NITRO_JS" --repo "$d" export sparse -o "$OUT/sparse.out" >>"$LOG" 2>&1
+      /usr/bin/time -f '%U %S %M' -o "$tf" "$NITRO_JS" --repo "$d" export sparse -o "$OUT/sparse.out" >>"$LOG" 2>&1
     else
-      /usr/bin/time -f '%U %S %M' -o "$tf" node "$NITRO_JS" --repo "$d" export sparse -o - 2>>"$LOG" >/dev/null
+      /usr/bin/time -f '%U %S %M' -o "$tf" "$NITRO_JS" --repo "$d" export sparse -o - 2>>"$LOG" >/dev/null
     fi
     t1=$(now)
     read -r u s m <"$tf"

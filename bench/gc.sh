@@ -54,8 +54,8 @@ setup_nitro() {
   for f in "${IMAGES[@]}"; do nitro --repo "$1" add "$f" >>"$LOG" 2>&1 || return 1; done
 }
 reclaim_nitro() {
-  run_timed "$LOG" node "$NITRO_JS" --repo "$1" rm "${GONE[@]}" &&
-    run_timed "$LOG" node "$NITRO_JS" --repo "$1" --json gc
+  run_timed "$LOG" "$NITRO_JS" --repo "$1" rm "${GONE[@]}" &&
+    run_timed "$LOG" "$NITRO_JS" --repo "$1" --json gc
 }
 setup_restic() {
   restic -r "$1" init >>"$LOG" 2>&1 || return 1

@@ -80,14 +80,14 @@ row_nitro() { # CHUNKER LEVEL IMAGE...
   local chunker=$1 level=$2 d=$OUT/store-nitro-$1-$2 f
   shift 2
   nitro_init "$d" "$chunker" "$level" || return
-  for f in "$@"; do run_timed "$LOG" node "$NITRO_JS" --repo "$d" add "$f" || return; done
+  for f in "$@"; do run_timed "$LOG" "$NITRO_JS" --repo "$d" add "$f" || return; done
   nitro_done "$d" "$chunker-$level" "$1"
 }
 row_nitro_1cmd() { # CHUNKER LEVEL IMAGE...
   local chunker=$1 level=$2 d=$OUT/store-nitro-$1-$2
   shift 2
   nitro_init "$d" "$chunker" "$level" || return
-  run_timed "$LOG" node "$NITRO_JS" --repo "$d" add "$@" || return
+  run_timed "$LOG" "$NITRO_JS" --repo "$d" add "$@" || return
   nitro_done "$d" "$chunker-$level-1cmd" "$1"
 }
 nitro_init() { # DIR CHUNKER LEVEL
@@ -131,7 +131,7 @@ row_nitro-readd() {
   row_begin
   local out=$OUT/readd.out
   : >"$out"
-  run_timed "$out" node "$NITRO_JS" --repo "$d" add --force --json "$@" || return
+  run_timed "$out" "$NITRO_JS" --repo "$d" add --force --json "$@" || return
   STORED=-
   # The same path without process start-up, timed by add itself (--json "seconds").
   NOTE="in-process rate (add's own clock, summed; last run): $(grep -v '^+ ' "$out" |

@@ -20,7 +20,7 @@ die() {
 }
 need() { for t in "$@"; do command -v "$t" >/dev/null || die "missing $t (apt-get install -y $t)"; done; }
 
-nitro() { node "$NITRO_JS" "$@"; }
+nitro() { "$NITRO_JS" "$@"; }
 
 # ---------- sizes ----------------------------------------------------------------------------
 file_apparent() { local s=0 f; for f in "$@"; do s=$((s + $(stat -c %s "$f"))); done; echo $s; }

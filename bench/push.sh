@@ -69,7 +69,7 @@ LOCAL=$OUT/nitro-local
 REMOTE=$OUT/nitro-remote
 URL="ssh://root@127.0.0.1:$PORT$REMOTE"
 # nitro as a client of the site: its ssh2 client reads ~/.ssh (keys, config, known_hosts)
-NITRO_H=(env "HOME=$C/home" SSH_AUTH_SOCK= node "$NITRO_JS")
+NITRO_H=(env "HOME=$C/home" SSH_AUTH_SOCK= "$NITRO_JS")
 SSH_OPTS=(-i "$C/id_ed25519" --known-hosts "$C/known_hosts" --ssh-config "$C/ssh_config")
 cd "$OUT" || die "cannot cd $OUT" # so that an image NAME is never mistaken for a file
 

@@ -116,7 +116,7 @@ WARM_INPUTS=("$IMG")
 
 nitro --repo "$OUT/origin" init --site origin >>"$LOG" 2>&1 && site_add "$OUT/origin" || die "nitro init failed (see $LOG)"
 row_begin
-run_timed "$LOG" node "$NITRO_JS" --repo "$OUT/origin" push "$IMG" --to vault
+run_timed "$LOG" "$NITRO_JS" --repo "$OUT/origin" push "$IMG" --to vault
 report nitro-push "push FILE (add + send) to a fresh s3 site" "$(stored nitro) stored"
 
 row_begin
@@ -126,7 +126,7 @@ report rclone-copy "rclone copy FILE to the same bucket" "$(stored rclone) store
 nitro --repo "$OUT/puller" init --site puller >>"$LOG" 2>&1 && site_add "$OUT/puller"
 WARM_INPUTS=()
 row_begin
-run_timed "$LOG" node "$NITRO_JS" --repo "$OUT/puller" pull "$NAME" -o "$OUT/pulled-nitro"
+run_timed "$LOG" "$NITRO_JS" --repo "$OUT/puller" pull "$NAME" -o "$OUT/pulled-nitro"
 report nitro-pull "pull IMAGE from the s3 site (fresh node)" "$(stat -c %s "$OUT/pulled-nitro" 2>/dev/null || echo n/a) out"
 cmp -s "$IMG" "$OUT/pulled-nitro" || echo "   ! nitro's pulled file differs from the input"
 
@@ -137,7 +137,7 @@ report rclone-pull "rclone copy back to a local dir" "$(stat -c %s "$OUT/pulled-
 if [ -n "$REL" ]; then
   WARM_INPUTS=("$REL")
   row_begin
-  run_timed "$OUT/related.out" node "$NITRO_JS" --repo "$OUT/origin" --json push "$REL" --to vault
+  run_timed "$OUT/related.out" "$NITRO_JS" --repo "$OUT/origin" --json push "$REL" --to vault
   cat "$OUT/related.out" >>"$LOG"
   sent=$(grep -v '^[+!] ' "$OUT/related.out" | jq -r '.results[0].wireBytes' 2>/dev/null)
   report nitro-push-related "push RELATED to the same site: frames sent" "${sent:-n/a} sent"

@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DEMO=${DEMO_DIR:-$(mktemp -d /tmp/nitro-demo.XXXXXX)}
 SIZE=${DEMO_SIZE_MB:-512}
-nitro() { node bin/nitro.js "$@"; }
+nitro() { bin/nitro.js "$@"; }
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 step "two related VM images: a base OS and the same OS after installing a LAMP stack"

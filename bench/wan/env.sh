@@ -40,7 +40,7 @@ wan_ssh() {
 wan_nitro() {
   local k=$1
   shift
-  wan_exec "$k" env "HOME=$WAN_DIR/client/home" SSH_AUTH_SOCK= node "$NITRO_JS" --repo "$WAN_DIR/repos/s$k" "$@"
+  wan_exec "$k" env "HOME=$WAN_DIR/client/home" SSH_AUTH_SOCK= "$NITRO_JS" --repo "$WAN_DIR/repos/s$k" "$@"
 }
 wan_url() { echo "ssh://root@$(wan_ip "$1")$WAN_DIR/repos/s$1"; }
 # tc rate (100mbit, 2gbit, 500kbps...) -> bits/s; prints nothing for anything else

@@ -221,6 +221,32 @@ describe("pull from several sites", () => {
       { strategy: "round-robin", batchBytes: 128 * 1024 },
     );
     expect(r.replanning.times).toBe(0);
+    expect(r.hedging.chunks).toBe(0);
     r.sources.forEach((s) => expect(s.chunks).toBe(s.plannedChunks));
+  });
+
+  it("asks a faster source again for what a slow one still has in flight at the end; the first copy is kept", async () => {
+    const dir = join(t.dir, "w10");
+    const { recipe, path, sites } = await fullWorld(dir);
+    const dest = newStore(dir, "dest-hedge");
+    const rate = 4e6;
+    const r = await pullChunks(
+      dest,
+      recipe,
+      // The matrix says the three are alike; a really sends at 50 kB/s: each of its requests in
+      // flight (128 KiB and more) would take seconds.
+      [
+        throttledSource(sites[0]!, rate, 50e3),
+        throttledSource(sites[1]!, rate, rate),
+        throttledSource(sites[2]!, rate, rate),
+      ],
+      { batchBytes: 128 * 1024 },
+    );
+    expect(r.hedging.chunks).toBeGreaterThan(0);
+    expect(r.hedging.won).toBeGreaterThan(0);
+    // Each chunk counted once, whoever sent it.
+    expect(r.sources.reduce((n, s) => n + s.chunks, 0)).toBe(r.fetchedChunks);
+    expect(r.sources[0]!.chunks).toBeLessThan(r.sources[0]!.plannedChunks);
+    expect((await rebuilt(dest, recipe, dir)).equals(readFileSync(path))).toBe(true);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Objective, Strategy } from "../../src/plan/types.js";
-import { maySteal } from "../../src/transfer/steal-policy.js";
+import { mayHedge, maySteal } from "../../src/transfer/steal-policy.js";
 
 const plan = (objective: Objective, strategy: Strategy = "optimal") => ({ objective, strategy });
 const dearer = { thiefPrice: 0.09, victimPrice: 0.02, victimFinish: 10 };
@@ -26,5 +26,15 @@ describe("maySteal", () => {
     expect(maySteal(plan({ kind: "deadline", seconds: 20 }), dearer)).toBe(false);
     expect(maySteal(plan({ kind: "deadline", seconds: 5 }), dearer)).toBe(true);
     expect(maySteal(plan({ kind: "deadline", seconds: 20 }), cheaper)).toBe(true);
+  });
+});
+
+describe("mayHedge", () => {
+  it("asks for chunks twice only for the time objective of the optimal plan", () => {
+    expect(mayHedge(plan({ kind: "time" }))).toBe(true);
+    expect(mayHedge(plan({ kind: "cost" }))).toBe(false);
+    expect(mayHedge(plan({ kind: "deadline", seconds: 5 }))).toBe(false);
+    for (const s of ["random", "round-robin", "fastest-source", "single-site"] as const)
+      expect(mayHedge(plan({ kind: "time" }, s))).toBe(false);
   });
 });

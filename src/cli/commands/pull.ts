@@ -319,6 +319,11 @@ function describePull(r: PullReport, output?: string): string {
     r.replanning.times > 0
       ? `replanned ${r.replanning.times}x at the rates measured: ${r.replanning.chunks} chunks (${formatBytes(r.replanning.bytes)}) moved to other sources`
       : "replanned: never (the plan ran as made)",
+    ...(r.hedging.chunks > 0
+      ? [
+          `at the end, ${r.hedging.chunks} chunks (${formatBytes(r.hedging.bytes)}) in flight at slower sources were asked again of faster ones; ${r.hedging.won} came from them first`,
+        ]
+      : []),
     `predicted ${formatSeconds(r.predictedMakespan)} (lower bound ${formatSeconds(r.lowerBound)}), actual ${formatSeconds(r.seconds)}, egress $${r.cost.toFixed(4)} (planned $${r.plannedCost.toFixed(4)})`,
     ...(output ? [`wrote ${output} (digest verified)`] : []),
   ].join("\n");
