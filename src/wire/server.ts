@@ -74,6 +74,11 @@ export interface ServedSite {
 export interface ServeOptions {
   /** Refuse PUT_FRAME, PUT_RECIPE, REMOVE_RECIPES and GC (authorized_keys forced command for pull-only peers). */
   readOnly: boolean;
+  /**
+   * Called once, at the first HAS or frame upload (a push asks HAS first): a writable server gets
+   * ready to receive (starts the frame checker's thread) then, not for a session that only reads.
+   */
+  beforeWrites?: () => void;
 }
 
 /** Frames received but not yet taken by the store, per put stream, before reading pauses. */
@@ -162,6 +167,7 @@ class Session {
   private readonly downloads = new Set<Promise<void>>();
   private silenced = false;
   private probeData: Buffer | undefined;
+  private writesPrepared = false;
   /** Frame bodies arrive in pieces and are assembled here; the store gives them back. */
   private readonly bodies = new BufferPool();
 
@@ -210,6 +216,7 @@ class Session {
       case Msg.HELLO:
         return this.hello(m.body);
       case Msg.HAS: {
+        this.writesLikely();
         const ids = decodeIds(m.body);
         return this.spawn(m.req, async () => {
           this.send(Msg.HAS_REPLY, m.req, encodeBitmap(await this.site.has(ids)));
@@ -299,9 +306,16 @@ class Session {
     );
   }
 
+  private writesLikely(): void {
+    if (this.opts.readOnly || this.writesPrepared) return;
+    this.writesPrepared = true;
+    this.opts.beforeWrites?.();
+  }
+
   private async putFrame(m: Message): Promise<void> {
     if (this.dead.has(m.req)) return;
     if (this.opts.readOnly) return this.refuseWrite(m.req, "frame upload");
+    this.writesLikely();
     const frame = decodeFrame(m.body);
     frame.release = m.release;
     let stream = this.puts.get(m.req);

@@ -33,8 +33,13 @@ class RawClient {
   private readonly reader = new MessageReader(ACCEPTS.client);
   private notify: () => void = () => {};
 
-  constructor(site: LocalSite, readOnly = false, hello: Buffer | null = encodeHello()) {
-    this.served = serveSite(site, this.toServer, this.toClient, { readOnly });
+  constructor(
+    site: LocalSite,
+    readOnly = false,
+    hello: Buffer | null = encodeHello(),
+    beforeWrites?: () => void,
+  ) {
+    this.served = serveSite(site, this.toServer, this.toClient, { readOnly, beforeWrites });
     this.served.catch(() => {});
     this.toClient.on("data", (chunk: Buffer) => {
       this.reader.push(chunk);
@@ -98,6 +103,26 @@ afterEach(async () => {
 });
 
 describe("serveSite", () => {
+  it("gets ready for writes at a push's first HAS, not for a session that only reads", async () => {
+    const ids = encodeIds([blake3(Buffer.from("x"))]);
+    for (const readOnly of [false, true]) {
+      let prepared = 0;
+      const c = new RawClient(site, readOnly, encodeHello(), () => prepared++);
+      c.send(message(Msg.HAS_SIZES, 1, ids));
+      c.send(message(Msg.GET_RECIPE, 2, Buffer.from("img")));
+      c.send(message(Msg.GET_FRAMES, 3, encodeGet(1 << 20, [])));
+      await c.reply(1);
+      await c.reply(2);
+      await c.reply(3);
+      expect(prepared).toBe(0);
+      c.send(message(Msg.HAS, 4, ids));
+      c.send(message(Msg.HAS, 5, ids));
+      await c.reply(4);
+      await c.reply(5);
+      expect(prepared).toBe(readOnly ? 0 : 1);
+    }
+  });
+
   it("greets with its version and read-only flag", async () => {
     for (const readOnly of [false, true]) {
       const c = new RawClient(site, readOnly);
