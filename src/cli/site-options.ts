@@ -39,10 +39,15 @@ export function sshOpenOptions(ctx: CliContext, o: SshCliOptions): OpenSiteOptio
 }
 
 /** Opens configured sites with this command's SSH options. */
-export function siteOpener(ctx: CliContext, o: SshCliOptions): SiteOpener {
+/** Opens configured sites (`onConnected`: see OpenSiteOptions). */
+export function siteOpener(
+  ctx: CliContext,
+  o: SshCliOptions,
+  onConnected?: OpenSiteOptions["onConnected"],
+): SiteOpener {
   return async (cfg) => {
     const { openSite } = await import("../site/open.js");
-    return openSite(cfg, sshOpenOptions(ctx, o));
+    return openSite(cfg, { ...sshOpenOptions(ctx, o), onConnected });
   };
 }
 

@@ -13,6 +13,12 @@ export interface OpenSiteOptions {
   knownHostsPath?: string;
   sshConfigPath?: string;
   identityFiles?: string[];
+  /**
+   * Given the site as soon as requests can be written to it (SSH: its channel is open), before
+   * its greeting has been checked: they wait behind the greeting and fail with it. Only
+   * getRecipe and storedSizes may be asked that early. Kinds whose open is quick do not call it.
+   */
+  onConnected?: (site: ReadSite) => void;
 }
 
 /** The per-kind option fields of sites.json, all kinds together. */

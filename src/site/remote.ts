@@ -77,8 +77,8 @@ export class RemoteSite implements MaintainSite {
     return (await Promise.all(batches)).flat();
   }
 
+  /** Asked before ready() too: the request waits behind the greeting (and fails with it). */
   async storedSizes(ids: ChunkId[]): Promise<StoredSizes> {
-    await this.ready();
     const batches: Promise<StoredSizes>[] = [];
     for (let i = 0; i < ids.length; i += Limits.IDS)
       batches.push(this.client.hasSizes(ids.slice(i, i + Limits.IDS)));
@@ -255,8 +255,8 @@ export class RemoteSite implements MaintainSite {
     await this.client.putRecipe(recipe, opts);
   }
 
+  /** Asked before ready() too, as storedSizes. */
   async getRecipe(name: string): Promise<Recipe | undefined> {
-    await this.ready();
     return this.client.getRecipe(name);
   }
 

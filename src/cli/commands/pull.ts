@@ -4,8 +4,10 @@ import type { Command } from "commander";
 import { STRATEGIES, type Objective, type Plan, type Strategy } from "../../plan/types.js";
 import { SiteRegistry, type SiteConfig } from "../../site/registry.js";
 import type { Store } from "../../store/store.js";
+import type { ReadSite } from "../../site/site.js";
+import { EarlyQuestions } from "../../transfer/early-questions.js";
 import type { PullReport, PullSource } from "../../transfer/pull.js";
-import type { OpeningSites } from "../../transfer/site-set.js";
+import type { OpenedSite, OpeningSites } from "../../transfer/site-set.js";
 import { usage } from "../../util/errors.js";
 import { trace } from "../../util/trace.js";
 import { siteTimeout } from "../../wire/liveness.js";
@@ -31,10 +33,15 @@ async function load() {
 }
 
 /** Every configured site but `here`, being opened; unreachable ones are noted and left out. */
-async function openOtherSites(ctx: CliContext, here: string, o: SshCliOptions): Promise<OpeningSites> {
+async function openOtherSites(
+  ctx: CliContext,
+  here: string,
+  o: SshCliOptions,
+  onConnected?: (site: ReadSite) => void,
+): Promise<OpeningSites> {
   const { SiteSet } = await import("../../transfer/site-set.js");
   const configs = new SiteRegistry(ctx.repoDir).list().filter((c) => c.name !== here);
-  return SiteSet.start(configs, siteOpener(ctx, o), (m) => ctx.info(`note: ${m}`));
+  return SiteSet.start(configs, siteOpener(ctx, o, onConnected), (m) => ctx.info(`note: ${m}`));
 }
 
 /**
@@ -46,11 +53,12 @@ async function withStoreAndSites<T>(
   ctx: CliContext,
   o: SshCliOptions,
   fn: (store: Store, opening: OpeningSites) => Promise<T>,
+  onConnected?: (site: ReadSite) => void,
 ): Promise<T> {
   // A bad NITRO_SITE_TIMEOUT is the user's mistake (USAGE), not every site unreachable.
   siteTimeout();
   const { readConfig } = await import("../../store/config.js");
-  const opening = openOtherSites(ctx, readConfig(ctx.repoDir).site, o);
+  const opening = openOtherSites(ctx, readConfig(ctx.repoDir).site, o, onConnected);
   try {
     return await withStore(ctx, async (store) => fn(store, await opening));
   } finally {
@@ -224,31 +232,54 @@ export function register(program: Command): void {
       if (o.output && !toStdout)
         (await import("../../image/image-file.js")).checkOutputTarget(o.output, o.force ?? false);
       const loading = load();
-      await withStoreAndSites(ctx, o, async (store, opening) => {
-        const { Matrix, describeSource, pullChunks, resolveRecipe } = await loading;
-        const recipe = await resolveRecipe(store, image, eachSite(opening));
-        const matrix = Matrix.load(ctx.repoDir);
-        const sources = opening.each.map((p) =>
-          p.then((s) => s && describeSource(s, here, matrix, (m) => ctx.info(`note: ${m}`))),
-        );
-        const bars = multiBar(ctx);
-        const barOf = new Map<string, ReturnType<typeof bars.bar>>();
-        const report = await pullChunks(store, recipe, sources, {
-          objective,
-          strategy: o.strategy,
-          lockWait: ctx.lockWait,
-          output: o.output && !toStdout ? { path: o.output, force: o.force } : undefined,
-          stream: toStdout ? process.stdout : undefined,
-          onPlan: (p, srcs) => {
-            ctx.info(planTable(p, srcs));
-            srcs.forEach((s, i) => barOf.set(s.name, bars.bar(s.name.padEnd(10), p.bytesPerSite[i]!)));
-          },
-          onProgress: (s, bytes) => barOf.get(s)?.update(bytes),
-          onEvent: (m) => ctx.info(`note: ${m}`),
-        }).finally(() => bars.stop());
-        if (toStdout) return ctx.info(describePull(report, "standard output"));
-        ctx.emit({ ...report, output: o.output ?? null }, () => describePull(report, o.output));
+      let storeOpen!: (store: Store) => void;
+      const opened = new Promise<Store>((resolve) => (storeOpen = resolve));
+      const early = new EarlyQuestions(image, async (recipe) => {
+        const [store, { uniqueChunks }] = await Promise.all([opened, import("../../store/recipe.js")]);
+        const { ids } = uniqueChunks(recipe);
+        const present = store.has(ids);
+        return ids.filter((_, i) => !present[i]);
       });
+      const asked = (s: OpenedSite | undefined) => s && { ...s, site: early.wrap(s.site) };
+      const connected = (site: ReadSite) => early.connected(site);
+      await withStoreAndSites(
+        ctx,
+        o,
+        async (store, opening) => {
+          storeOpen(store);
+        const local = store.getRecipe(image);
+        if (local) early.known(local);
+          const { Matrix, describeSource, pullChunks, resolveRecipe } = await loading;
+          const each = opening.each.map((p) => p.then(asked));
+          const recipe = await resolveRecipe(
+            store,
+            image,
+            each.map((p) => p.then((s) => s?.site)),
+          );
+          const matrix = Matrix.load(ctx.repoDir);
+          const sources = each.map((p) =>
+            p.then((s) => s && describeSource(s, here, matrix, (m) => ctx.info(`note: ${m}`))),
+          );
+          const bars = multiBar(ctx);
+          const barOf = new Map<string, ReturnType<typeof bars.bar>>();
+          const report = await pullChunks(store, recipe, sources, {
+            objective,
+            strategy: o.strategy,
+            lockWait: ctx.lockWait,
+            output: o.output && !toStdout ? { path: o.output, force: o.force } : undefined,
+            stream: toStdout ? process.stdout : undefined,
+            onPlan: (p, srcs) => {
+              ctx.info(planTable(p, srcs));
+              srcs.forEach((s, i) => barOf.set(s.name, bars.bar(s.name.padEnd(10), p.bytesPerSite[i]!)));
+            },
+            onProgress: (s, bytes) => barOf.get(s)?.update(bytes),
+            onEvent: (m) => ctx.info(`note: ${m}`),
+          }).finally(() => bars.stop());
+          if (toStdout) return ctx.info(describePull(report, "standard output"));
+          ctx.emit({ ...report, output: o.output ?? null }, () => describePull(report, o.output));
+        },
+        connected,
+      );
     });
 }
 

@@ -34,6 +34,7 @@ export const sshKind: SiteKind<SshSiteOptions> = {
       closeTransport: (linger) => channel.close(linger),
       timeout,
     });
+    opts.onConnected?.(site);
     try {
       await site.ready();
       trace(`${cfg.name}: ready`);
