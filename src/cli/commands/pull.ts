@@ -247,8 +247,8 @@ export function register(program: Command): void {
         o,
         async (store, opening) => {
           storeOpen(store);
-        const local = store.getRecipe(image);
-        if (local) early.known(local);
+          const local = store.getRecipe(image);
+          if (local) early.known(local);
           const { Matrix, describeSource, pullChunks, resolveRecipe } = await loading;
           const each = opening.each.map((p) => p.then(asked));
           const recipe = await resolveRecipe(
