@@ -1,7 +1,7 @@
 #!/bin/bash
 # bench/wan/pull.sh - multi-source `nitro pull` on an emulated 7-site WAN, per strategy and objective.
 #
-# usage: bench/wan/pull.sh [--strategies LIST] [--image FILE] [--no-single] [--tsv FILE]
+# usage: bench/wan/pull.sh [--strategies LIST] [--image FILE] [--no-single] [--runs N] [--tsv FILE]
 #   Topology (TOPO below): s0 is the destination; s1..s6 have uneven uplinks (12-240 Mbit/s),
 #   round trips to s0 of 6-30 ms (bench/wan/latency.sh: NFQUEUE delays on the receivers) and egress
 #   prices that fall with speed. The image (default the dataset's bookworm-lamp.qcow2) is spread
@@ -10,7 +10,9 @@
 #   seeded locally (nitro add on their repositories).
 #   For each strategy (default optimal,fastest-source,round-robin,random,single-site; objective
 #   time) and for optimal with --objective cost: s0 starts from an empty store, pulls with -o, and
-#   the output is compared byte for byte. Bytes per source are counted in s0's namespace (nft).
+#   the output is compared byte for byte. optimal/time runs N times (--runs, default 3; a run of a
+#   few seconds varies by ~0.1 s with the machine's load): each run is printed, the median by whole
+#   command goes to the TSV. Bytes per source are counted in s0's namespace (nft).
 #   "wire LB" = the wire-byte lower bound from bench/wan/bound.ts (stored frame bytes, payload
 #   rates, holder sets; independent of the planner). "single source" = `ssh cat` of the file from
 #   the fastest site holding all of it. Probed RTTs are printed next to `ping -U`.
@@ -32,12 +34,13 @@ TOPO="
 "
 STRATS=optimal,fastest-source,round-robin,random,single-site
 FULL=/tmp/nitro-dataset/bookworm-lamp.qcow2
-SINGLE=1 TSV=""
+SINGLE=1 TSV="" RUNS=3
 while (($#)); do
   case $1 in
     --strategies) STRATS=$2 && shift 2 ;;
     --image) FULL=$2 && shift 2 ;;
     --no-single) SINGLE=0 && shift ;;
+    --runs) RUNS=$2 && shift 2 ;;
     --tsv) TSV=$2 && shift 2 ;;
     *) die "unknown option $1" ;;
   esac
@@ -181,7 +184,24 @@ phases() {
       if (tsv != "") printf "phases\t%s\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%s\t%d\n", run, store, ready, recipe, plan, first, transfer, out - last, wall - out, wall, replans >>tsv
     }' "$f"
 }
-for s in ${STRATS//,/ }; do run_pull "$s" time; done
+# optimal/time RUNS times: every run printed, the median (by whole command) in the TSV
+median_run() {
+  local tsv=$TSV i rows=() order
+  for ((i = 1; i <= RUNS; i++)); do
+    TSV=$WAN_DIR/run-$i.tsv
+    : >"$TSV"
+    run_pull optimal time
+    rows+=("$TSV")
+  done
+  TSV=$tsv
+  order=$(for f in "${rows[@]}"; do awk -F'\t' -v f="$f" '$1=="pull" {print $4, f}' "$f"; done | sort -n)
+  echo "optimal/time over $RUNS runs, whole command s: $(awk '{printf "%s%s", sep, $1; sep=" "}' <<<"$order") (median kept)"
+  [ -n "$TSV" ] && cat "$(awk -v m=$(((RUNS + 1) / 2)) 'NR==m {print $2}' <<<"$order")" >>"$TSV"
+  rm -f "${rows[@]}"
+}
+for s in ${STRATS//,/ }; do
+  if [ "$s" = optimal ] && ((RUNS > 1)); then median_run; else run_pull "$s" time; fi
+done
 [[ ,$STRATS, == *,optimal,* ]] && run_pull optimal cost
 wan_exec 0 nft delete table inet nitropull
 
