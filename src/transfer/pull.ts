@@ -697,6 +697,8 @@ class PullRun {
     reading: Promise<IteratorResult<CheckedFrame>>,
     batch: number[],
   ): Promise<IteratorResult<CheckedFrame> | undefined> {
+    // Only a hedged pull asks for a chunk twice; elsewhere a request never becomes obsolete.
+    if (!mayHedge(this.plan)) return reading;
     for (;;) {
       const next = await Promise.race([reading, this.changed.then(() => undefined)]);
       if (next) return next;
