@@ -587,8 +587,9 @@ class PullRun {
       .filter((t) => t !== s && this.alive[t] && this.inflightBytes[t]! > 0)
       .sort((a, b) => finish(b) - finish(a));
     for (const t of order) {
-      // A source sends its requests in order: the chunks it would deliver last come first here.
-      let after = this.queuedBytes[t]! + this.inflightBytes[t]!;
+      // A source sends its requests in order: the chunks it would deliver last come first here,
+      // each due once what was asked before it has come.
+      let after = this.inflightBytes[t]!;
       const batch: number[] = [];
       let bytes = 0;
       scan: for (const f of [...this.flights[t]!].reverse())
