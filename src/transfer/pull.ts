@@ -25,6 +25,8 @@ export interface PullSource extends PlanSite {
 export interface PullOptions {
   objective?: Objective;
   strategy?: Strategy;
+  /** Whether chunks in flight at a slow source may be asked again at the end (see hedge; default true). */
+  hedge?: boolean;
   lockWait?: number;
   /** Most raw bytes asked of a source in one request (a slow link gets smaller ones). */
   batchBytes?: number;
@@ -263,6 +265,8 @@ class LocalFailure extends Error {
 }
 
 const MIN_BATCH = 128 * 1024;
+/** A chunk is asked twice only if the copy would come this much sooner (seconds): bytes for time. */
+const HEDGE_GAIN_S = 0.1;
 /** How often the queued chunks are planned again, and how long a source is watched first. */
 const REPLAN_EVERY_MS = 250;
 const MEASURE_MS = 300;
@@ -302,6 +306,8 @@ class PullRun {
   readonly stealing = { chunks: 0, bytes: 0, cost: 0 };
   readonly replanning = { times: 0, chunks: 0, bytes: 0, snapped: 0 };
   readonly hedging = { chunks: 0, bytes: 0, won: 0 };
+  /** Whether this run may hedge (see hedge). */
+  private readonly hedges: boolean;
   private nextReplan = 0;
   /** Bytes stored since the last commit; while a commit is being begun, frames wait for it. */
   private sinceCommit = 0;
@@ -341,6 +347,7 @@ class PullRun {
     this.alive = sources.map(() => true);
     this.outstanding = ids.length;
     this.batchBytes = opts.batchBytes ?? 4 * 1024 * 1024;
+    this.hedges = opts.hedge !== false && mayHedge(plan);
     this.reports = sources.map((s, i) => ({
       site: s.name,
       plannedChunks: plan.chunksPerSite[i]!,
@@ -576,7 +583,7 @@ class PullRun {
    * where the plan's objective is time (mayHedge).
    */
   private hedge(s: number): number[] | undefined {
-    if (!mayHedge(this.plan)) return undefined;
+    if (!this.hedges) return undefined;
     const bit = 1 << s;
     const rate = this.rate(s);
     const ready = this.inflightBytes[s]! / rate + (this.sources[s]!.rtt ?? 0);
@@ -590,16 +597,18 @@ class PullRun {
       // A source sends its requests in order: the chunks it would deliver last come first here,
       // each due once what was asked before it has come.
       let after = this.inflightBytes[t]!;
+      // Its measured rate where there is one: a source that has sent little is not at the matrix's.
+      const theirRate = Math.max(this.measured(t) ?? this.rate(t), 1);
       const batch: number[] = [];
       let bytes = 0;
       scan: for (const f of [...this.flights[t]!].reverse())
         for (let j = f.length - 1; j >= 0; j--) {
           const k = f[j]!;
           if (this.done[k] || (this.asked[k]! & (1 << t)) === 0) continue;
-          const theirs = after / this.rate(t);
+          const theirs = after / theirRate;
           after -= this.sizes[k]!;
           if (this.hedged[k] || (this.holders[k]! & bit) === 0) continue;
-          if (bytes >= limit || ready + (bytes + this.sizes[k]!) / rate >= theirs) break scan;
+          if (bytes >= limit || ready + (bytes + this.sizes[k]!) / rate + HEDGE_GAIN_S >= theirs) break scan;
           batch.push(k);
           bytes += this.sizes[k]!;
         }
@@ -699,7 +708,7 @@ class PullRun {
     batch: number[],
   ): Promise<IteratorResult<CheckedFrame> | undefined> {
     // Only a hedged pull asks for a chunk twice; elsewhere a request never becomes obsolete.
-    if (!mayHedge(this.plan)) return reading;
+    if (!this.hedges) return reading;
     for (;;) {
       const next = await Promise.race([reading, this.changed.then(() => undefined)]);
       if (next) return next;

@@ -123,7 +123,8 @@ export async function replicate(
       targets.map(async (cfg) => {
         ctx.onEvent({ event: "started", image: job.image, site: cfg.name, phase: "gather" });
         try {
-          const r = await remotePull<PullReport>(cfg, job.image, ctx.open);
+          // Copies asked at the end of a pull would cost the egress replication spares.
+          const r = await remotePull<PullReport>(cfg, job.image, { ...ctx.open, pullArgs: ["--no-hedge"] });
           sum.done++;
           sum.fetchedChunks += r.fetchedChunks;
           sum.fetchedBytes += r.fetchedBytes;

@@ -56,6 +56,10 @@ out.on("error", () => process.exit(0));
 
 let relayed = 0;
 let answeredOne = false;
+// A client may write its first requests before the server has greeted it (a pull does): what is
+// answered here goes out after the child's HELLO, as a server's answers would.
+let greet;
+const greeted = new Promise((r) => (greet = r));
 
 /** Client → child, possibly rewritten or kept back; true when handled here instead. */
 async function fromClient(m) {
@@ -63,6 +67,7 @@ async function fromClient(m) {
   if (lie === "silent-after" && relayed >= Number(arg ?? 0)) return true;
   relayed++;
   if (m.type === Msg.BYE) return false;
+  await greeted;
   if (lie === "error-escapes" && !answeredOne) {
     answeredOne = true;
     out.write(Buffer.concat(message(Msg.ERROR, m.req, encodeError(70, EVIL_TEXT))));
@@ -136,6 +141,7 @@ relay(process.stdin, ACCEPTS.server, async (m) => {
 
 await relay(child.stdout, ACCEPTS.client, async (m) => {
   if (!out.write(fromChild(m) ?? encoded(m))) await new Promise((r) => out.once("drain", r));
+  if (m.type === Msg.HELLO) greet();
 }).catch(() => undefined);
 // The session is over once the child's output ends: exiting closes our stdout (end() cannot),
 // which is what lets sshd tell the client. Writes to a pipe are synchronous, nothing is lost.

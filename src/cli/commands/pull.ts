@@ -202,6 +202,10 @@ export function register(program: Command): void {
       "also write the image file (sparse, verified, atomic); - streams it to stdout",
     )
     .option("--force", "overwrite the output file")
+    .option(
+      "--no-hedge",
+      "at the end, never ask a second source for chunks in flight at a slower one (replicate's pulls: the copies cost egress)",
+    )
     .addHelpText(
       "after",
       [
@@ -216,71 +220,78 @@ export function register(program: Command): void {
         "",
       ].join("\n"),
     )
-    .action(async (image: string, o: PlanCliOptions & { output?: string; force?: boolean }, cmd: Command) => {
-      const ctx = CliContext.of(cmd);
-      const objective = objectiveOf(o);
-      const toStdout = o.output === "-";
-      if (toStdout && ctx.json)
-        throw usage("--json cannot be used with -o - (standard output carries the image)");
-      if (toStdout && o.force) throw usage("--force applies to a file, not to -o -");
-      const { readConfig } = await import("../../store/config.js");
-      const here = readConfig(ctx.repoDir).site;
-      if (o.site && o.site !== here) {
-        if (toStdout) throw usage("-o - streams here: it cannot be used with --site for another site");
-        return pullAtSite(ctx, image, o.site, o);
-      }
-      if (o.output && !toStdout)
-        (await import("../../image/image-file.js")).checkOutputTarget(o.output, o.force ?? false);
-      const loading = load();
-      let storeOpen!: (store: Store) => void;
-      const opened = new Promise<Store>((resolve) => (storeOpen = resolve));
-      const early = new EarlyQuestions(image, async (recipe) => {
-        const [store, { uniqueChunks }] = await Promise.all([opened, import("../../store/recipe.js")]);
-        const { ids } = uniqueChunks(recipe);
-        const present = store.has(ids);
-        return ids.filter((_, i) => !present[i]);
-      });
-      const asked = (s: OpenedSite | undefined) => s && { ...s, site: early.wrap(s.site) };
-      const connected = (site: ReadSite) => early.connected(site);
-      await withStoreAndSites(
-        ctx,
-        o,
-        async (store, opening) => {
-          storeOpen(store);
-          const local = store.getRecipe(image);
-          if (local) early.known(local);
-          const { Matrix, describeSource, pullChunks, resolveRecipe } = await loading;
-          const each = opening.each.map((p) => p.then(asked));
-          const recipe = await resolveRecipe(
-            store,
-            image,
-            each.map((p) => p.then((s) => s?.site)),
-          );
-          const matrix = Matrix.load(ctx.repoDir);
-          const sources = each.map((p) =>
-            p.then((s) => s && describeSource(s, here, matrix, (m) => ctx.info(`note: ${m}`))),
-          );
-          const bars = multiBar(ctx);
-          const barOf = new Map<string, ReturnType<typeof bars.bar>>();
-          const report = await pullChunks(store, recipe, sources, {
-            objective,
-            strategy: o.strategy,
-            lockWait: ctx.lockWait,
-            output: o.output && !toStdout ? { path: o.output, force: o.force } : undefined,
-            stream: toStdout ? process.stdout : undefined,
-            onPlan: (p, srcs) => {
-              ctx.info(planTable(p, srcs));
-              srcs.forEach((s, i) => barOf.set(s.name, bars.bar(s.name.padEnd(10), p.bytesPerSite[i]!)));
-            },
-            onProgress: (s, bytes) => barOf.get(s)?.update(bytes),
-            onEvent: (m) => ctx.info(`note: ${m}`),
-          }).finally(() => bars.stop());
-          if (toStdout) return ctx.info(describePull(report, "standard output"));
-          ctx.emit({ ...report, output: o.output ?? null }, () => describePull(report, o.output));
-        },
-        connected,
-      );
-    });
+    .action(
+      async (
+        image: string,
+        o: PlanCliOptions & { output?: string; force?: boolean; hedge: boolean },
+        cmd: Command,
+      ) => {
+        const ctx = CliContext.of(cmd);
+        const objective = objectiveOf(o);
+        const toStdout = o.output === "-";
+        if (toStdout && ctx.json)
+          throw usage("--json cannot be used with -o - (standard output carries the image)");
+        if (toStdout && o.force) throw usage("--force applies to a file, not to -o -");
+        const { readConfig } = await import("../../store/config.js");
+        const here = readConfig(ctx.repoDir).site;
+        if (o.site && o.site !== here) {
+          if (toStdout) throw usage("-o - streams here: it cannot be used with --site for another site");
+          return pullAtSite(ctx, image, o.site, o);
+        }
+        if (o.output && !toStdout)
+          (await import("../../image/image-file.js")).checkOutputTarget(o.output, o.force ?? false);
+        const loading = load();
+        let storeOpen!: (store: Store) => void;
+        const opened = new Promise<Store>((resolve) => (storeOpen = resolve));
+        const early = new EarlyQuestions(image, async (recipe) => {
+          const [store, { uniqueChunks }] = await Promise.all([opened, import("../../store/recipe.js")]);
+          const { ids } = uniqueChunks(recipe);
+          const present = store.has(ids);
+          return ids.filter((_, i) => !present[i]);
+        });
+        const asked = (s: OpenedSite | undefined) => s && { ...s, site: early.wrap(s.site) };
+        const connected = (site: ReadSite) => early.connected(site);
+        await withStoreAndSites(
+          ctx,
+          o,
+          async (store, opening) => {
+            storeOpen(store);
+            const local = store.getRecipe(image);
+            if (local) early.known(local);
+            const { Matrix, describeSource, pullChunks, resolveRecipe } = await loading;
+            const each = opening.each.map((p) => p.then(asked));
+            const recipe = await resolveRecipe(
+              store,
+              image,
+              each.map((p) => p.then((s) => s?.site)),
+            );
+            const matrix = Matrix.load(ctx.repoDir);
+            const sources = each.map((p) =>
+              p.then((s) => s && describeSource(s, here, matrix, (m) => ctx.info(`note: ${m}`))),
+            );
+            const bars = multiBar(ctx);
+            const barOf = new Map<string, ReturnType<typeof bars.bar>>();
+            const report = await pullChunks(store, recipe, sources, {
+              objective,
+              strategy: o.strategy,
+              hedge: o.hedge,
+              lockWait: ctx.lockWait,
+              output: o.output && !toStdout ? { path: o.output, force: o.force } : undefined,
+              stream: toStdout ? process.stdout : undefined,
+              onPlan: (p, srcs) => {
+                ctx.info(planTable(p, srcs));
+                srcs.forEach((s, i) => barOf.set(s.name, bars.bar(s.name.padEnd(10), p.bytesPerSite[i]!)));
+              },
+              onProgress: (s, bytes) => barOf.get(s)?.update(bytes),
+              onEvent: (m) => ctx.info(`note: ${m}`),
+            }).finally(() => bars.stop());
+            if (toStdout) return ctx.info(describePull(report, "standard output"));
+            ctx.emit({ ...report, output: o.output ?? null }, () => describePull(report, o.output));
+          },
+          connected,
+        );
+      },
+    );
 }
 
 /**
