@@ -127,9 +127,7 @@ export async function preparePlan(
   all: ReadonlyArray<Eventually<PullSource | undefined>>,
   opts: Pick<PullOptions, "objective" | "strategy" | "onEvent"> = {},
 ): Promise<Prepared> {
-  const { ids, lengths } = uniqueChunks(recipe);
-  const present = await destHas(ids);
-  const need = ids.map((_, i) => i).filter((i) => !present[i]);
+  const { ids, lengths, present, need } = await lacking(destHas, recipe);
   const needIds = need.map((i) => ids[i]!);
   trace(`recipe and dest index: ${needIds.length} chunks to fetch`);
   // Each site is asked as soon as it is open, not once the last one is.
@@ -178,6 +176,19 @@ export async function preparePlan(
     sources,
     plan,
   };
+}
+
+/**
+ * The recipe's distinct chunks, which of them the destination holds, and the indices of the
+ * others (in recipe order): what the holders are asked about.
+ */
+export async function lacking(
+  destHas: (ids: ChunkId[]) => Promise<boolean[]> | boolean[],
+  recipe: Recipe,
+): Promise<{ ids: ChunkId[]; lengths: number[]; present: boolean[]; need: number[] }> {
+  const { ids, lengths } = uniqueChunks(recipe);
+  const present = await destHas(ids);
+  return { ids, lengths, present, need: ids.map((_, i) => i).filter((i) => !present[i]) };
 }
 
 export async function pullChunks(

@@ -243,11 +243,11 @@ export function register(program: Command): void {
         const loading = load();
         let storeOpen!: (store: Store) => void;
         const opened = new Promise<Store>((resolve) => (storeOpen = resolve));
+        // The chunks preparePlan will ask about: early holdings are used only for those.
         const early = new EarlyQuestions(image, async (recipe) => {
-          const [store, { uniqueChunks }] = await Promise.all([opened, import("../../store/recipe.js")]);
-          const { ids } = uniqueChunks(recipe);
-          const present = store.has(ids);
-          return ids.filter((_, i) => !present[i]);
+          const [store, { lacking }] = await Promise.all([opened, loading]);
+          const { ids, need } = await lacking((ids) => store.has(ids), recipe);
+          return need.map((i) => ids[i]!);
         });
         const asked = (s: OpenedSite | undefined) => s && { ...s, site: early.wrap(s.site) };
         const connected = (site: ReadSite) => early.connected(site);
