@@ -145,9 +145,10 @@ sshd_start() {
   chmod 755 /run/sshd
   [ -f "$s/ssh_host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -C "nitro-bench-$alias" -f "$s/ssh_host_ed25519_key"
   cp "$c/id_ed25519.pub" "$s/authorized_keys"
-  # the far side's nitro, timed: bench scripts read SDIR/remote-time.log (wall user sys maxrss_kb)
-  printf '#!/bin/sh\nexec /usr/bin/time -a -o %q -f "%%e %%U %%S %%M" %q %q "$@"\n' \
-    "$s/remote-time.log" "$(command -v node)" "$NITRO_JS" >"$s/bin/nitro"
+  # the far side's nitro, timed: bench scripts read SDIR/remote-time.log (wall user sys maxrss_kb).
+  # Run as a program, as an installed nitro is: its #! line's node options apply.
+  printf '#!/bin/sh\nexec /usr/bin/time -a -o %q -f "%%e %%U %%S %%M" %q "$@"\n' \
+    "$s/remote-time.log" "$NITRO_JS" >"$s/bin/nitro"
   chmod 755 "$s/bin/nitro"
   sftp=/usr/lib/openssh/sftp-server
   [ -x $sftp ] || sftp=internal-sftp

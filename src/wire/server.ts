@@ -85,6 +85,8 @@ export interface ServeOptions {
 const PUT_QUEUE_BYTES = 32 * 1024 * 1024;
 /** Replies being computed at once before reading pauses. */
 const MAX_HANDLERS = 64;
+/** Longest the greeting waits for the first answers to leave with it (see holdOpening). */
+const OPENING_HOLD_MS = 50;
 /**
  * Concurrent streams a client may open; beyond them the session ends. With the per-message limits
  * they bound what a client can make the server hold: 64 downloads × 2 MiB of ids, 4 uploads × 32 MiB,
@@ -178,6 +180,7 @@ class Session {
   ) {}
 
   async run(input: Readable | ReusedBufferReads): Promise<void> {
+    const opened = this.holdOpening();
     this.out.send([encodeHello(this.opts.readOnly ? FLAG_READ_ONLY : 0)]);
     let bye = false;
     let fatal: NitroError | undefined;
@@ -189,6 +192,7 @@ class Session {
           break;
         }
         await this.dispatch(m);
+        opened();
         if (this.handlers.size >= MAX_HANDLERS) await Promise.race(this.handlers);
         if (this.out.congested) await this.out.drain();
       }
@@ -209,6 +213,28 @@ class Session {
     this.out.end();
     // A bug keeps its stack for the caller (exit 70); the client got its one-line ERROR.
     if (fatal) throw bug ?? fatal;
+  }
+
+  /**
+   * Holds the greeting until the questions the client wrote with its HELLO (a pull asks for the
+   * recipe and the holdings before the server has started) are answered, so that all of it
+   * leaves in one write (see Outbox.hold); at most OPENING_HOLD_MS. The returned function is
+   * called after each dispatched message: the first call ends the hold once the messages read
+   * with that input are dispatched and their handlers have ended.
+   */
+  private holdOpening(): () => void {
+    this.out.hold();
+    const release = () => {
+      clearTimeout(cap);
+      this.out.release();
+    };
+    const cap = setTimeout(release, OPENING_HOLD_MS).unref();
+    let asked = false;
+    return () => {
+      if (asked) return;
+      asked = true;
+      setImmediate(() => void Promise.allSettled([...this.handlers]).then(release));
+    };
   }
 
   private async dispatch(m: Message): Promise<void> {

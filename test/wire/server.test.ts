@@ -1,5 +1,5 @@
 import { blake3 } from "@napi-rs/blake-hash";
-import { PassThrough } from "node:stream";
+import { PassThrough, Writable } from "node:stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { LocalSite } from "../../src/site/local.js";
 import { MAX_GETS, serveSite } from "../../src/wire/server.js";
@@ -121,6 +121,53 @@ describe("serveSite", () => {
       await c.reply(5);
       expect(prepared).toBe(readOnly ? 0 : 1);
     }
+  });
+
+  it("sends its greeting in one write with the answers to the questions that came with HELLO", async () => {
+    const writes: Buffer[] = [];
+    const toClient = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        writes.push(chunk);
+        cb();
+      },
+      writev(chunks, cb) {
+        writes.push(Buffer.concat(chunks.map((c) => c.chunk as Buffer)));
+        cb();
+      },
+    });
+    const toServer = new PassThrough();
+    const served = serveSite(site, toServer, toClient, { readOnly: false });
+    // As a pull writes them, before the far server has started: waiting in the pipe, read in a
+    // later turn of the event loop than the one that wrote the greeting.
+    setImmediate(() =>
+      toServer.write(
+        Buffer.concat([
+          encodeHello(),
+          ...message(Msg.GET_RECIPE, 1, Buffer.from("img")),
+          ...message(Msg.HAS_SIZES, 2, encodeIds([blake3(Buffer.from("x"))])),
+        ]),
+      ),
+    );
+    while (writes.length === 0) await new Promise((r) => setTimeout(r, 5));
+    const reader = new MessageReader(ACCEPTS.client);
+    reader.push(writes[0]!);
+    const first: Message[] = [];
+    for (let m = reader.next(); m; m = reader.next()) first.push(m);
+    expect(first.map((m) => [m.type, m.req])).toEqual([
+      [Msg.HELLO, 0],
+      [Msg.OK, 1],
+      [Msg.HAS_SIZES_REPLY, 2],
+    ]);
+    toServer.end();
+    await served;
+  });
+
+  it("does not hold its greeting long for questions that do not come", async () => {
+    const c = new RawClient(site, false, null);
+    const t0 = Date.now();
+    const hello = await c.waitFor((m) => m.type === Msg.HELLO);
+    expect(hello.req).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(2000);
   });
 
   it("greets with its version and read-only flag", async () => {
