@@ -1,6 +1,7 @@
 import type { ReadSite } from "../site/site.js";
 import type { ChunkId, Recipe, StoredSizes } from "../store/types.js";
 import { ForwardingReadSite } from "../site/wrapper.js";
+import { trace } from "../util/trace.js";
 
 /**
  * A pull's first questions, written to each site as soon as its connection is open, before its
@@ -31,7 +32,7 @@ export class EarlyQuestions {
   connected(site: ReadSite): void {
     this.open.set(site.name, site);
     const recipe = site.getRecipe(this.image);
-    recipe.catch(() => undefined);
+    recipe.then((r) => trace(`${site.name}: recipe ${r ? "in" : "unknown there"}`)).catch(() => undefined);
     this.recipes.set(site.name, recipe);
     recipe.then((r) => r && this.known(r)).catch(() => undefined);
     if (this.needIds) this.ask(site, this.needIds);
@@ -72,7 +73,7 @@ export class EarlyQuestions {
 
   private ask(site: ReadSite, ids: ChunkId[]): void {
     const answer = site.storedSizes(ids);
-    answer.catch(() => undefined);
+    answer.then(() => trace(`${site.name}: holdings in`)).catch(() => undefined);
     this.sizes.set(site.name, { ids, answer });
   }
 }
