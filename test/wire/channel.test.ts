@@ -1,28 +1,12 @@
-import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { Outbox } from "../../src/wire/channel.js";
-
-/** A stream that records each write it is handed (several corked writes arrive as one writev). */
-function recorder() {
-  const writes: Buffer[] = [];
-  const out = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      writes.push(chunk);
-      cb();
-    },
-    writev(chunks, cb) {
-      writes.push(Buffer.concat(chunks.map((c) => c.chunk as Buffer)));
-      cb();
-    },
-  });
-  return { out, writes };
-}
+import { writeRecorder } from "../helpers/write-recorder.js";
 
 const tick = () => new Promise<void>((r) => setImmediate(r));
 
 describe("Outbox", () => {
   it("writes each message on its own when not held", async () => {
-    const { out, writes } = recorder();
+    const { out, writes } = writeRecorder();
     const box = new Outbox(out);
     box.send([Buffer.from("a"), Buffer.from("b")]);
     await tick();
@@ -32,7 +16,7 @@ describe("Outbox", () => {
   });
 
   it("while held, keeps what is sent, and writes it in one go on release", async () => {
-    const { out, writes } = recorder();
+    const { out, writes } = writeRecorder();
     const box = new Outbox(out);
     box.hold();
     box.send([Buffer.from("hello")]);

@@ -1,5 +1,5 @@
 import { blake3 } from "@napi-rs/blake-hash";
-import { PassThrough, Writable } from "node:stream";
+import { PassThrough } from "node:stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { LocalSite } from "../../src/site/local.js";
 import { MAX_GETS, serveSite } from "../../src/wire/server.js";
@@ -22,6 +22,7 @@ import { MessageReader, type Message } from "../../src/wire/reader.js";
 import { recipeHeader, recipeParts } from "../../src/wire/recipes.js";
 import { pseudoRandom, tempDir } from "../helpers/data.js";
 import { newStore } from "../helpers/sites.js";
+import { writeRecorder } from "../helpers/write-recorder.js";
 
 /** A client speaking raw protocol bytes to serveSite over a pair of in-process streams. */
 class RawClient {
@@ -124,17 +125,7 @@ describe("serveSite", () => {
   });
 
   it("sends its greeting in one write with the answers to the questions that came with HELLO", async () => {
-    const writes: Buffer[] = [];
-    const toClient = new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        writes.push(chunk);
-        cb();
-      },
-      writev(chunks, cb) {
-        writes.push(Buffer.concat(chunks.map((c) => c.chunk as Buffer)));
-        cb();
-      },
-    });
+    const { out: toClient, writes } = writeRecorder();
     const toServer = new PassThrough();
     const served = serveSite(site, toServer, toClient, { readOnly: false });
     // As a pull writes them, before the far server has started: waiting in the pipe, read in a
