@@ -1,8 +1,9 @@
 import { createRequire } from "node:module";
-import { existsSync, mkdirSync, statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { BufferPool } from "../util/buffer-pool.js";
 import { corrupt, exists, notFound } from "../util/errors.js";
+import { makeDirs } from "../util/make-dirs.js";
 import { FrameCodec } from "./codec.js";
 import {
   readConfig,
@@ -74,7 +75,7 @@ export class Store {
 
   static init(dir: string, cfg: Omit<StoreConfig, "format" | "version" | "created">): Store {
     if (existsSync(configPath(dir))) throw exists(`a nitro repository already exists at ${dir}`);
-    mkdirSync(packDir(dir), { recursive: true });
+    makeDirs(packDir(dir));
     const config: StoreConfig = {
       format: REPO_FORMAT,
       version: REPO_VERSION,

@@ -90,6 +90,18 @@ describe("damaged and unusual repositories get a message and an exit code, not a
     }
   });
 
+  it("init on a read-only mount says so, with exit 1 (for the mount point and a path under it)", () => {
+    const ro = join(t.dir, "ro-empty");
+    mkdirSync(ro);
+    execFileSync("mount", ["-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", ro]);
+    mounts.push(ro);
+    for (const at of [ro, join(ro, "a", "b")]) {
+      const r = nitro(["--repo", at, "init"]);
+      expect({ at, code: r.code }).toEqual({ at, code: 1 });
+      expect(r.stderr).toContain(`repository ${at}: read-only file system`);
+    }
+  });
+
   it("refuses another user's repository with exit 1 and says whose it is", () => {
     const mine = join(t.dir, "private");
     cpSync(repo, mine, { recursive: true });

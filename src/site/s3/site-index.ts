@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { FRAME_HEADER_BYTES } from "../../store/pack.js";
 import { ENTRY_BYTES, type ChunkId, type StoredSizes } from "../../store/types.js";
@@ -6,6 +6,7 @@ import type { Bucket } from "./bucket.js";
 import { INDEXES, indexKey, isPackId, packIdOfIndexKey } from "./layout.js";
 import { decodePackIndex, type PackEntry } from "./pack-index.js";
 import { mapLimit } from "./parallel.js";
+import { makeDirs } from "../../util/make-dirs.js";
 
 export interface ChunkLocation extends Omit<PackEntry, "id"> {
   pack: string;
@@ -31,7 +32,7 @@ export class SiteIndex {
     private readonly bucket: Bucket,
     private readonly cacheDir: string | undefined,
   ) {
-    if (cacheDir) mkdirSync(cacheDir, { recursive: true });
+    if (cacheDir) makeDirs(cacheDir);
   }
 
   /** Loads the index unless it already is. */

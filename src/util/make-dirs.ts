@@ -1,0 +1,24 @@
+import { existsSync, mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+
+/**
+ * `mkdir -p` that fails with the real reason. Node's recursive mkdir reports ENOENT when a
+ * directory cannot be created for another reason (a read-only file system, no permission): the
+ * first missing directory is then made on its own, which throws the system's own error.
+ */
+export function makeDirs(path: string): void {
+  try {
+    mkdirSync(path, { recursive: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    let missing = path;
+    while (!existsSync(dirname(missing)) && dirname(missing) !== missing) missing = dirname(missing);
+    try {
+      mkdirSync(missing);
+    } catch (inner) {
+      if ((inner as NodeJS.ErrnoException).code !== "EEXIST") throw inner;
+    }
+    // It could be made after all (another process was making or removing it): the rest follows.
+    mkdirSync(path, { recursive: true });
+  }
+}
