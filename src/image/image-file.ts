@@ -74,13 +74,15 @@ export class ImageFile {
     checkOutputTarget(target, force);
     removeStaleTemporaries(dirname(target));
     this.tmp = temporaryPath(target);
+    // Tracked before it is created: a SIGTERM between the two would leave it behind.
+    trackTemporary(this.tmp);
     try {
       this.fd = openSync(this.tmp, "w", 0o644);
-      trackTemporary(this.tmp);
       ftruncateSync(this.fd, size);
       this.flush = new FlushAhead(this.fd, FLUSH_AHEAD);
     } catch (err) {
       this.abort();
+      forgetTemporary(this.tmp);
       throw fromSystemError(err, target);
     }
   }
