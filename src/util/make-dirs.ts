@@ -2,9 +2,9 @@ import { existsSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 
 /**
- * `mkdir -p` that fails with the real reason. Node's recursive mkdir reports ENOENT when a
- * directory cannot be created for another reason (a read-only file system, no permission): the
- * first missing directory is then made on its own, which throws the system's own error.
+ * `mkdir -p` that fails with the real reason. Node's recursive mkdir (20) reports ENOENT when a
+ * directory cannot be made on a read-only file system (EACCES it reports as such): on ENOENT the
+ * first missing directory is made on its own, which throws the system's own error.
  */
 export function makeDirs(path: string): void {
   try {
