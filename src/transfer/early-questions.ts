@@ -32,9 +32,13 @@ export class EarlyQuestions {
   connected(site: ReadSite): void {
     this.open.set(site.name, site);
     const recipe = site.getRecipe(this.image);
-    recipe.then((r) => trace(`${site.name}: recipe ${r ? "in" : "unknown there"}`)).catch(() => undefined);
     this.recipes.set(site.name, recipe);
-    recipe.then((r) => r && this.known(r)).catch(() => undefined);
+    recipe
+      .then((r) => {
+        trace(`${site.name}: recipe ${r ? "in" : "unknown there"}`);
+        if (r) this.known(r);
+      })
+      .catch(() => undefined);
     if (this.needIds) this.ask(site, this.needIds);
   }
 
