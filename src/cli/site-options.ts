@@ -45,9 +45,9 @@ export function siteOpener(
   o: SshCliOptions,
   onConnected?: OpenSiteOptions["onConnected"],
 ): SiteOpener {
-  return async (cfg) => {
+  return async (cfg, hooks) => {
     const { openSite } = await import("../site/open.js");
-    return openSite(cfg, { ...sshOpenOptions(ctx, o), onConnected });
+    return openSite(cfg, { ...sshOpenOptions(ctx, o), onConnected, onDialed: hooks?.onDialed });
   };
 }
 

@@ -19,6 +19,12 @@ export interface OpenSiteOptions {
    * getRecipe and storedSizes may be asked that early. Kinds whose open is quick do not call it.
    */
   onConnected?: (site: ReadSite) => void;
+  /**
+   * Called once the kind has begun connecting over the network (SSH: the TCP connect is asked
+   * for; S3: its first request is made), so that the command can do its local work meanwhile.
+   * A local site does not call it.
+   */
+  onDialed?: () => void;
 }
 
 /** The per-kind option fields of sites.json, all kinds together. */

@@ -6,8 +6,8 @@ export interface OpenedSite {
   site: ReadSite;
 }
 
-/** How a command opens one configured site (its SSH options bound). */
-export type SiteOpener = (cfg: SiteConfig) => Promise<ReadSite>;
+/** How a command opens one configured site (its SSH options bound); see OpenSiteOptions.onDialed. */
+export type SiteOpener = (cfg: SiteConfig, hooks?: { onDialed?: () => void }) => Promise<ReadSite>;
 
 /** A value, or one still being made (a site still opening: undefined if it cannot be). */
 export type Eventually<T> = T | Promise<T>;
@@ -16,6 +16,8 @@ export type Eventually<T> = T | Promise<T>;
 export interface OpeningSites {
   each: Array<Promise<OpenedSite | undefined>>;
   all: Promise<SiteSet>;
+  /** Resolves once every site has begun connecting over the network or has finished opening. */
+  dialed: Promise<void>;
 }
 
 /** Sites opened together: in parallel, the unreachable ones noted and left out, all closed at once. */
@@ -36,19 +38,24 @@ export class SiteSet {
     open: SiteOpener,
     note: (message: string) => void,
   ): OpeningSites {
-    const each = configs.map((config) =>
-      open(config).then(
+    const dials: Array<Promise<unknown>> = [];
+    const each = configs.map((config) => {
+      let onDialed!: () => void;
+      const dialed = new Promise<void>((resolve) => (onDialed = resolve));
+      const opened = open(config, { onDialed }).then(
         (site): OpenedSite => ({ config, site }),
         (err: unknown) => {
           note(`${config.name} is unreachable and left out: ${(err as Error).message}`);
           return undefined;
         },
-      ),
-    );
+      );
+      dials.push(Promise.race([dialed, opened]));
+      return opened;
+    });
     const all = Promise.all(each).then(
       (sites) => new SiteSet(sites.filter((s): s is OpenedSite => s !== undefined)),
     );
-    return { each, all };
+    return { each, all, dialed: Promise.all(dials).then(() => undefined) };
   }
 
   get(name: string): OpenedSite | undefined {

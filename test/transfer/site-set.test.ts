@@ -51,4 +51,52 @@ describe("a set of sites opened together", () => {
     expect(closed.sort()).toEqual(["a", "b"]);
     await home.close();
   });
+
+  it("says when every site has dialed or finished opening, before the slowest is open", async () => {
+    const configs: SiteConfig[] = ["near", "far", "gone"].map((name) => ({ name, url: `/${name}` }));
+    let openFar!: () => void;
+    const farOpen = new Promise<void>((resolve) => (openFar = resolve));
+    const site = (name: string) => ({ name, close: async () => undefined }) as unknown as ReadSite;
+    const opening = SiteSet.start(
+      configs,
+      async (cfg, hooks) => {
+        if (cfg.name === "gone") throw new Error("refused");
+        if (cfg.name === "near") return site("near");
+        hooks?.onDialed?.();
+        await farOpen;
+        return site("far");
+      },
+      () => undefined,
+    );
+    let dialed = false;
+    void opening.dialed.then(() => (dialed = true));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(dialed).toBe(true);
+    let allOpen = false;
+    void opening.all.then(() => (allOpen = true));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(allOpen).toBe(false);
+    openFar();
+    expect((await opening.all).opened.map((s) => s.config.name)).toEqual(["near", "far"]);
+  });
+
+  it("does not say so while a site has neither dialed nor opened", async () => {
+    let open!: () => void;
+    const opened = new Promise<void>((resolve) => (open = resolve));
+    const opening = SiteSet.start(
+      [{ name: "slow", url: "/slow" }],
+      async (cfg) => {
+        await opened;
+        return { name: cfg.name, close: async () => undefined } as unknown as ReadSite;
+      },
+      () => undefined,
+    );
+    let dialed = false;
+    void opening.dialed.then(() => (dialed = true));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(dialed).toBe(false);
+    open();
+    await opening.dialed;
+    await (await opening.all).close();
+  });
 });

@@ -60,6 +60,9 @@ async function withStoreAndSites<T>(
   const { readConfig } = await import("../../store/config.js");
   const opening = openOtherSites(ctx, readConfig(ctx.repoDir).site, o, onConnected);
   try {
+    // Loading the SSH modules takes longer than opening the store: the store waits until every
+    // site has dialed, so that its loading runs during the handshakes instead of delaying them.
+    await opening.then((s) => s.dialed);
     return await withStore(ctx, async (store) => fn(store, await opening));
   } finally {
     const all = await opening.then((s) => s.all).catch(() => undefined);
@@ -240,9 +243,10 @@ export function register(program: Command): void {
         }
         if (o.output && !toStdout)
           (await import("../../image/image-file.js")).checkOutputTarget(o.output, o.force ?? false);
-        const loading = load();
         let storeOpen!: (store: Store) => void;
         const opened = new Promise<Store>((resolve) => (storeOpen = resolve));
+        // Loaded once the sites have dialed and the store is open (see withStoreAndSites).
+        const loading = opened.then(load);
         // The chunks preparePlan will ask about: early holdings are used only for those.
         const early = new EarlyQuestions(image, async (recipe) => {
           const [store, { lacking }] = await Promise.all([opened, loading]);

@@ -92,6 +92,7 @@ export function sshChannelTo(
     configPath: opts.sshConfigPath,
     knownHostsPath: opts.knownHostsPath,
     acceptNew: opts.acceptNew,
+    onDial: opts.onDialed,
   };
 }
 

@@ -22,12 +22,14 @@ export const s3Kind: SiteKind<S3SiteOptions> = {
       import("./cache-dir.js"),
     ]);
     const location = parseS3Url(cfg.url);
-    return S3Site.open(cfg.name, {
+    const opening = S3Site.open(cfg.name, {
       client: makeS3Client(cfg),
       location,
       cacheDir: s3CacheDir(cfg.endpoint, location),
       lockWait: opts.lockWait,
     });
+    opts.onDialed?.();
+    return opening;
   },
   async findRepository(cfg) {
     checkS3Options(cfg);

@@ -39,6 +39,8 @@ export interface SshChannelOptions {
   agent?: string | false;
   /** Time allowed for TCP connect + handshake + auth; default ConnectTimeout or 20 s. */
   readyTimeoutMs?: number;
+  /** Called once the TCP connection has been asked for: the local steps before it are done. */
+  onDial?: () => void;
 }
 
 export interface SshExit {
@@ -152,6 +154,7 @@ export async function openSshChannel(opts: SshChannelOptions): Promise<SshChanne
     client.once("ready", onReady);
     trace(`ssh ${where}: connecting`);
     client.connect(config);
+    opts.onDial?.();
     // Nagle's algorithm holds a small message back until the previous one is acknowledged, and
     // the peer delays that ack by up to 40 ms: round trips measured through ssh2 came out 2-3x
     // too high. connect() has created the socket; Node applies the option once it connects.

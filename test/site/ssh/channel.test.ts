@@ -53,6 +53,20 @@ describe("openSshChannel", () => {
     await ch.close();
   });
 
+  it("says when it has dialed: before the handshake is done", async () => {
+    let dialedBeforeOpen = false;
+    let opened = false;
+    const opening = openSshChannel({
+      ...sshd.channel({ command: "cat" }),
+      onDial: () => (dialedBeforeOpen = !opened),
+    });
+    const ch = await opening.finally(() => (opened = true));
+    expect(dialedBeforeOpen).toBe(true);
+    ch.stream.end();
+    ch.stream.resume();
+    await ch.close();
+  });
+
   it("reports the remote exit status and stderr", async () => {
     const ch = await openSshChannel(sshd.channel({ command: "echo oops >&2; exit 3" }));
     let err = "";
