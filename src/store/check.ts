@@ -89,7 +89,7 @@ export function checkStore(store: CheckTarget, readData: boolean): CheckReport {
   try {
     for (const frame of frames) {
       chunks += frame.chunks.length;
-      for (const f of checkFrame(frame, packs, store.codec, readData))
+      for (const f of checkFrameNow(frame, packs, store, readData))
         damaged.set(f.chunk.toString("latin1"), f);
     }
   } finally {
@@ -144,6 +144,64 @@ export function allFrames(index: IndexDb): IndexedFrame[] {
       for (const { key, value } of index.chunks.getRange()) yield { id: Buffer.from(key), value };
     })(),
   );
+}
+
+/**
+ * checkFrame, each finding then confirmed on the chunk's location read afresh: a gc that ran since
+ * the frames were listed has copied live chunks into new packs, deleted the old packs and dropped
+ * unused chunks. A chunk no longer indexed is no finding; a moved one is checked where it is now;
+ * one still where it was found stands.
+ */
+export function checkFrameNow(
+  frame: IndexedFrame,
+  packs: PackFiles,
+  store: CheckTarget,
+  readData: boolean,
+): ChunkFinding[] {
+  const found = checkFrameOrGone(frame, packs, store.codec, readData);
+  if (found.length === 0) return found;
+  store.index.env.resetReadTxn();
+  const stands: ChunkFinding[] = [];
+  const moved = new Map<string, IndexedFrame>();
+  for (const f of found) {
+    const loc = store.index.location(f.chunk);
+    if (!loc) continue;
+    if (loc.pack === f.pack && loc.frameOffset === f.offset) {
+      stands.push(f);
+      continue;
+    }
+    const key = `${loc.pack}:${loc.frameOffset}`;
+    const at = moved.get(key) ?? {
+      pack: loc.pack,
+      offset: loc.frameOffset,
+      length: loc.frameLength,
+      chunks: [],
+    };
+    at.chunks.push({ id: f.chunk, loc });
+    moved.set(key, at);
+  }
+  for (const at of moved.values()) {
+    packs.forget(at.pack);
+    stands.push(...checkFrameOrGone(at, packs, store.codec, readData));
+  }
+  return stands;
+}
+
+/** checkFrame; a pack deleted between its size and its read is a missing pack too. */
+function checkFrameOrGone(
+  frame: IndexedFrame,
+  packs: PackFiles,
+  codec: FrameCodec,
+  readData: boolean,
+): ChunkFinding[] {
+  try {
+    return checkFrame(frame, packs, codec, readData);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    return frame.chunks.map(({ id }) =>
+      finding(frame, id, "missing-pack", `pack file ${packs.path(frame.pack)} is missing`),
+    );
+  }
 }
 
 export function checkFrame(
@@ -269,6 +327,11 @@ export class PackFiles {
 
   read(pack: number, offset: number, length: number): Buffer {
     return this.reader.read(pack, offset, length);
+  }
+
+  /** Looks at the pack's size again next time (a writer may have appended to it since). */
+  forget(pack: number): void {
+    this.sizes.delete(pack);
   }
 
   close(): void {

@@ -9,19 +9,27 @@ export interface DropTarget {
   readonly index: IndexDb;
 }
 
+/** A chunk found damaged, and the frame (pack and offset) it was found damaged in. */
+export interface DamagedAt {
+  chunk: ChunkId;
+  pack: number;
+  offset: number;
+}
+
 /**
  * Deletes the index entries of the given chunks in one transaction, under the repository lock (a
- * writer holding it may have skipped a chunk because the index said present). Afterwards `has`
- * says absent, so a push or pull sends those chunks again. Their bytes stay in the packs,
- * unreferenced, for gc. The counters drop by the chunks and their raw bytes, and by the frames no
- * entry points into any more. Returns how many entries were deleted.
+ * writer holding it may have skipped a chunk because the index said present), each only if it
+ * still points where the chunk was found damaged: a gc since has moved it to a new pack, whole.
+ * Afterwards `has` says absent, so a push or pull sends those chunks again. Their bytes stay in
+ * the packs, unreferenced, for gc. The counters drop by the chunks and their raw bytes, and by the
+ * frames no entry points into any more. Returns how many entries were deleted.
  */
 export async function dropChunks(
   store: DropTarget,
-  ids: readonly ChunkId[],
+  damaged: readonly DamagedAt[],
   lockWait: number,
 ): Promise<number> {
-  if (ids.length === 0) return 0;
+  if (damaged.length === 0) return 0;
   const lock = await RepoLock.acquire(join(store.dir, "lock"), lockWait);
   try {
     const { index } = store;
@@ -29,9 +37,9 @@ export async function dropChunks(
       const frames = new Map<string, number>();
       let dropped = 0;
       let rawBytes = 0;
-      for (const id of ids) {
+      for (const { chunk: id, pack, offset } of damaged) {
         const loc = index.location(id);
-        if (!loc) continue;
+        if (!loc || loc.pack !== pack || loc.frameOffset !== offset) continue;
         index.chunks.removeSync(id);
         dropped++;
         rawBytes += loc.rawLength;

@@ -1,6 +1,6 @@
 import {
   allFrames,
-  checkFrame,
+  checkFrameNow,
   groupFrames,
   PackFiles,
   type ChunkFinding,
@@ -80,7 +80,7 @@ export async function verifyStore(
     let slice = performance.now();
     for (const frame of frames) {
       chunks += frame.chunks.length;
-      for (const f of checkFrame(frame, packs, store.codec, opts.readData)) {
+      for (const f of checkFrameNow(frame, packs, store, opts.readData)) {
         f.images = users.get(f.chunk.toString("latin1")) ?? [];
         damaged.push(f);
         await onEvent({ type: "finding", finding: f });
@@ -96,13 +96,7 @@ export async function verifyStore(
     packs.close();
   }
   await onEvent({ type: "progress", done, total });
-  const dropped = opts.drop
-    ? await dropChunks(
-        store,
-        damaged.map((f) => f.chunk),
-        lockWait,
-      )
-    : 0;
+  const dropped = opts.drop ? await dropChunks(store, damaged, lockWait) : 0;
   return {
     chunks,
     frames: frames.length,

@@ -1,6 +1,17 @@
 import { closeSync, openSync, readSync, writeSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
-import { checkReportJson, checkStore, type ChunkFinding } from "../../src/store/check.js";
+import {
+  PackFiles,
+  allFrames,
+  checkFrame,
+  checkFrameNow,
+  checkReportJson,
+  checkStore,
+  type ChunkFinding,
+} from "../../src/store/check.js";
+import { gcStore } from "../../src/store/gc.js";
+import { removeRecipes } from "../../src/store/remove.js";
+import { dropChunks } from "../../src/store/repair.js";
 import { packPath } from "../../src/store/layout.js";
 import { FRAME_HEADER_BYTES } from "../../src/store/pack.js";
 import { ENTRY_BYTES } from "../../src/store/types.js";
@@ -103,4 +114,42 @@ describe("check", () => {
     expect(gone.every((f) => f.kind === "missing-pack" && f.images[0] === "whole")).toBe(true);
     await store.close();
   });
+
+  it("takes no chunk a gc moved or dropped meanwhile for damage, and a drop leaves a moved chunk alone", async () => {
+    const store = rawStore(t.dir, "during-gc");
+    // Two packs: a's, and b's, which c shares half of; a and b removed, gc rewrites b's pack.
+    const a = makeChunks("dg-a", 64);
+    const b = makeChunks("dg-b", 64);
+    await storeImages(store, a, [recipeOf(store, "a", a)]);
+    await storeImages(store, b, [recipeOf(store, "b", b), recipeOf(store, "c", b.slice(16, 48))]);
+    const listed = allFrames(store.index);
+    const live = b[20]!.id;
+    const wasAt = store.index.location(live)!;
+    removeRecipes(store, ["a", "b"]);
+    await gcStore(store, {});
+    expect(store.index.location(live)!.pack).not.toBe(wasAt.pack);
+
+    const packs = new PackFiles(store.dir);
+    try {
+      // Read at the locations listed before the gc, every chunk looks lost...
+      const stale = listed.flatMap((f) => checkFrame(f, packs, store.codec, true));
+      expect(stale.length).toBe(128);
+      expect(new Set(stale.map((f) => f.kind))).toEqual(new Set(["missing-pack"]));
+      // ...but confirmed where they are now, none is.
+      expect(listed.flatMap((f) => checkFrameNow(f, packs, store, true))).toEqual([]);
+    } finally {
+      packs.close();
+    }
+    const moved = foundAt(wasAt, live);
+    expect(await dropChunks(store, [moved], 1)).toBe(0);
+    expect(store.getChunk(live).equals(b[20]!.data)).toBe(true);
+    expect(checkStore(store, true).findings).toEqual([]);
+    await store.close();
+  });
+});
+
+const foundAt = (at: { pack: number; frameOffset: number }, chunk: Buffer) => ({
+  chunk,
+  pack: at.pack,
+  offset: at.frameOffset,
 });

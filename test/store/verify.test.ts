@@ -124,7 +124,9 @@ describe("verifyStore", () => {
     const { store, chunks } = await seeded(t.dir, "locked");
     const lock = await RepoLock.acquire(join(store.dir, "lock"), 0);
     try {
-      await expect(dropChunks(store, [chunks[0]!.id], 0.2)).rejects.toMatchObject({ exitCode: Exit.LOCKED });
+      const at = store.index.location(chunks[0]!.id)!;
+      const damaged = [{ chunk: chunks[0]!.id, pack: at.pack, offset: at.frameOffset }];
+      await expect(dropChunks(store, damaged, 0.2)).rejects.toMatchObject({ exitCode: Exit.LOCKED });
       expect(store.has([chunks[0]!.id])).toEqual([true]);
     } finally {
       lock.release();
