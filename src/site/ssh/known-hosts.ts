@@ -1,8 +1,9 @@
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
-import { appendFile, mkdir, readFile } from "node:fs/promises";
+import { appendFile, readFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { Exit, NitroError, fromSystemError } from "../../util/errors.js";
+import { makeDirs } from "../../util/make-dirs.js";
 
 export const defaultKnownHostsFile = () => join(homedir(), ".ssh", "known_hosts");
 export const GLOBAL_KNOWN_HOSTS = "/etc/ssh/ssh_known_hosts";
@@ -167,7 +168,7 @@ export async function verifyHostKey(key: Buffer, opts: VerifyOptions): Promise<v
 async function appendKnownHost(file: string, name: string, key: Buffer): Promise<void> {
   const line = `${name} ${blobKeyType(key)} ${key.toString("base64")}\n`;
   try {
-    await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+    makeDirs(dirname(file), 0o700);
     const existing = await readFile(file, "utf8").catch(() => "");
     const sep = existing && !existing.endsWith("\n") ? "\n" : "";
     await appendFile(file, sep + line, { mode: 0o600 });

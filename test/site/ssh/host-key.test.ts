@@ -1,5 +1,7 @@
 import { execFile } from "node:child_process";
-import { copyFile, readFile, writeFile } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
+import { statSync } from "node:fs";
+import { copyFile, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -69,5 +71,23 @@ describe("host key verification against a real sshd", () => {
     const hostPub = (await readFile(`${sshd.hostKeyPath}.pub`, "utf8")).split(" ").slice(0, 2).join(" ");
     expect(await readFile(file, "utf8")).toBe(`[127.0.0.1]:${sshd.port} ${hostPub}\n`);
     expect(await execOutput(direct(file))).toBe("ok\n");
+  });
+
+  it("accept-new makes the known_hosts directory private (0700), and says why it cannot", async () => {
+    const file = join(sshd.dir, "new-home", ".ssh", "known_hosts");
+    expect(await execOutput(direct(file, { acceptNew: true }))).toBe("ok\n");
+    expect(statSync(join(sshd.dir, "new-home", ".ssh")).mode & 0o777).toBe(0o700);
+
+    const ro = join(sshd.dir, "ro-home");
+    await mkdir(ro);
+    execFileSync("mount", ["-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", ro]);
+    try {
+      const err = await openSshChannel(direct(join(ro, ".ssh", "known_hosts"), { acceptNew: true })).catch(
+        (e: unknown) => e,
+      );
+      expect((err as Error).message).toMatch(/cannot add the host key of .*: read-only file system/);
+    } finally {
+      execFileSync("umount", [ro]);
+    }
   });
 });
