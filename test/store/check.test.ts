@@ -17,7 +17,7 @@ import { FRAME_HEADER_BYTES } from "../../src/store/pack.js";
 import { ENTRY_BYTES } from "../../src/store/types.js";
 import { nitro } from "../helpers/cli.js";
 import { tempDir } from "../helpers/data.js";
-import { makeChunks, rawStore, recipeOf, storeImages } from "./fixtures.js";
+import { makeChunks, rawStore, recipeOf, storeImages, twoPacks } from "./fixtures.js";
 
 function flipByte(path: string, at: number): void {
   const fd = openSync(path, "r+");
@@ -117,11 +117,8 @@ describe("check", () => {
 
   it("takes no chunk a gc moved or dropped meanwhile for damage, and a drop leaves a moved chunk alone", async () => {
     const store = rawStore(t.dir, "during-gc");
-    // Two packs: a's, and b's, which c shares half of; a and b removed, gc rewrites b's pack.
-    const a = makeChunks("dg-a", 64);
-    const b = makeChunks("dg-b", 64);
-    await storeImages(store, a, [recipeOf(store, "a", a)]);
-    await storeImages(store, b, [recipeOf(store, "b", b), recipeOf(store, "c", b.slice(16, 48))]);
+    // a and b removed: gc deletes a's pack and copies c's half of b's into a new one.
+    const { b } = await twoPacks(store, "dg");
     const listed = allFrames(store.index);
     const live = b[20]!.id;
     const wasAt = store.index.location(live)!;

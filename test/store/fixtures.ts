@@ -57,3 +57,15 @@ export async function storeImages(
     writer.close();
   }
 }
+
+/**
+ * Two packs of 64 chunks (2 MiB frames of 32): image a uses the first, b the second, and c half
+ * of b's chunks, so that removing a and b leaves one pack dead and the other half live.
+ */
+export async function twoPacks(store: Store, seed: string) {
+  const a = makeChunks(`${seed}-a`, 64);
+  const b = makeChunks(`${seed}-b`, 64);
+  await storeImages(store, a, [recipeOf(store, "a", a)]);
+  await storeImages(store, b, [recipeOf(store, "b", b), recipeOf(store, "c", b.slice(16, 48))]);
+  return { a, b };
+}

@@ -9,7 +9,7 @@ import { removeRecipes } from "../../src/store/remove.js";
 import { LocalSite } from "../../src/site/local.js";
 import { Store } from "../../src/store/store.js";
 import { tempDir } from "../helpers/data.js";
-import { CHUNK, makeChunks, rawStore, recipeOf, storeImages } from "./fixtures.js";
+import { CHUNK, makeChunks, rawStore, recipeOf, storeImages, twoPacks } from "./fixtures.js";
 
 const MiB = 1024 * 1024;
 
@@ -36,11 +36,7 @@ describe("rm and gc in the store", () => {
 
   it("copies live frames out of packs with dead ones, drops the dead chunks, and keeps every image whole", async () => {
     const store = rawStore(t.dir, "half");
-    // Two packs: a (64 chunks, 2 MiB frames of 32) and b (64 chunks); c shares half of b's.
-    const a = makeChunks("gc-a", 64);
-    const b = makeChunks("gc-b", 64);
-    await storeImages(store, a, [recipeOf(store, "a", a)]);
-    await storeImages(store, b, [recipeOf(store, "b", b), recipeOf(store, "c", b.slice(16, 48))]);
+    const { a, b } = await twoPacks(store, "gc");
     expect(packIds(store.dir)).toHaveLength(2);
     const before = packBytes(store.dir);
 
