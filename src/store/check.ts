@@ -198,11 +198,14 @@ function checkFrameOrGone(
     return checkFrame(frame, packs, codec, readData);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-    return frame.chunks.map(({ id }) =>
-      finding(frame, id, "missing-pack", `pack file ${packs.path(frame.pack)} is missing`),
-    );
+    return missingPack(frame, packs);
   }
 }
+
+const missingPack = (frame: IndexedFrame, packs: PackFiles) =>
+  frame.chunks.map(({ id }) =>
+    finding(frame, id, "missing-pack", `pack file ${packs.path(frame.pack)} is missing`),
+  );
 
 export function checkFrame(
   frame: IndexedFrame,
@@ -213,7 +216,7 @@ export function checkFrame(
   const all = (kind: ChunkDamage, detail: string) =>
     frame.chunks.map(({ id }) => finding(frame, id, kind, detail));
   const size = packs.size(frame.pack);
-  if (size === undefined) return all("missing-pack", `pack file ${packs.path(frame.pack)} is missing`);
+  if (size === undefined) return missingPack(frame, packs);
   const frameLength = frame.length;
   if (frame.offset + frameLength > size)
     return all(
