@@ -1,6 +1,6 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FRAME_HEADER_BYTES, FRAME_MAGIC } from "../../src/store/pack.js";
@@ -9,18 +9,24 @@ import { nitro } from "../helpers/cli.js";
 import { pseudoRandom, tempDir } from "../helpers/data.js";
 import { MiB, SETUP_TIMEOUT, requireBuild, waitFor } from "../helpers/e2e.js";
 import { GlanceApi, createDatabase, installDriver } from "../helpers/glance.js";
+import { REMOTE_NITRO, startSshd, type SshdInstance } from "../helpers/sshd.js";
 
 interface ListedImage {
   name: string;
   complete: boolean;
 }
 
-/** Two sites, each with its own Glance API and nitro repository (a, b), and a third repository (c). */
+/**
+ * Two sites, each with its own Glance API and nitro repository (a, b), and a third repository (c)
+ * that both reach over SSH (a real sshd; the key in their site entries, its host key in the
+ * known_hosts of the Glance process's home), as sites on other hosts are.
+ */
 describe("Glance with the nitro driver", () => {
   const tmp = tempDir("nitro-glance-");
   const repo = (site: string) => join(tmp.dir, "repo", site);
   let siteA: GlanceApi;
   let siteB: GlanceApi;
+  let sshd: SshdInstance;
   // A second nitro backend of site A, on a 16 MiB tmpfs (mounting needs root, which CI has).
   const small = join(tmp.dir, "small");
 
@@ -79,17 +85,18 @@ describe("Glance with the nitro driver", () => {
     execFileSync("mount", ["-t", "tmpfs", "-o", "size=16m", "tmpfs", small]);
     run(["--repo", join(small, "repo"), "init", "--site", "small", "--compress", "none"]);
     for (const site of ["a", "b", "c"]) run(["--repo", repo(site), "init", "--site", site]);
-    for (const [site, others] of [
-      ["a", ["b", "c"]],
-      ["b", ["a", "c"]],
-    ] as const) {
-      for (const other of others) run(["--repo", repo(site), "site", "add", other, repo(other)]);
-    }
+    sshd = await startSshd();
+    const c = ["c", sshd.url(repo("c")), "--remote-command", REMOTE_NITRO, "--identity", sshd.clientKeyPath];
+    run(["--repo", repo("a"), "site", "add", "b", repo("b")]);
+    run(["--repo", repo("b"), "site", "add", "a", repo("a")]);
+    for (const site of ["a", "b"]) run(["--repo", repo(site), "site", "add", ...c]);
     const database = join(tmp.dir, "glance.sqlite");
     createDatabase(join(tmp.dir, "db"), database);
     const dirOf = (site: string) => {
       const dir = join(tmp.dir, `glance-${site}`);
-      mkdirSync(dir, { recursive: true });
+      // The Glance process's HOME (see glanceEnv): nitro's default known_hosts is under it.
+      mkdirSync(join(dir, "home", ".ssh"), { recursive: true });
+      copyFileSync(sshd.knownHostsPath, join(dir, "home", ".ssh", "known_hosts"));
       return dir;
     };
     [siteA, siteB] = await Promise.all([
@@ -106,7 +113,7 @@ describe("Glance with the nitro driver", () => {
   }, SETUP_TIMEOUT);
 
   afterAll(async () => {
-    await Promise.all([siteA?.stop(), siteB?.stop()]);
+    await Promise.all([siteA?.stop(), siteB?.stop(), sshd?.destroy()]);
     spawnSync("umount", [small]);
     tmp.cleanup();
   });
@@ -158,7 +165,7 @@ describe("Glance with the nitro driver", () => {
     expect(listed(join(small, "repo")).some((i) => i.name === id)).toBe(false);
   });
 
-  it("pushes an upload at site A to c; site B pulls it on first read and serves it byte-identical", async () => {
+  it("pushes an upload at site A to c over SSH; site B pulls it on first read and serves it byte-identical", async () => {
     const disk = qcow2("web", 4);
     const id = await uploadThroughA("web", disk);
     expect(listed("c").find((i) => i.name === id)?.complete).toBe(true);
