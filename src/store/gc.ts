@@ -1,4 +1,3 @@
-import { createRequire } from "node:module";
 import { closeSync, openSync, statSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { Exit, NitroError, corrupt, fromSystemError, usage } from "../util/errors.js";
@@ -9,12 +8,10 @@ import { GcOutput, syncDir } from "./gc-output.js";
 import { liveChunkKeys, planGc, type GcPlan, type IndexedFrame, type PackUse } from "./gc-plan.js";
 import { packDir, packIds, packPath } from "./layout.js";
 import { RepoLock } from "./lock.js";
+import { checkedChunk, decodeCopied } from "./frame-check.js";
 import { PackReader, parseFrameHeader } from "./pack.js";
 import { pausePoint } from "./pause.js";
 import type { FrameChunk } from "./types.js";
-
-const require = createRequire(import.meta.url);
-const { blake3 } = require("@napi-rs/blake-hash") as typeof import("@napi-rs/blake-hash");
 
 /** Raw bytes per regrouped frame, as the writer makes them. */
 const FRAME_TARGET = 2 * 1024 * 1024;
@@ -214,18 +211,19 @@ async function copyLiveFrames(
         const h = parseFrameHeader(bytes, where);
         if (h.headerLength + h.payloadLength !== frame.length)
           throw corrupt(`${where}: the frame's header disagrees with the index (run 'nitro check')`);
-        if (wholeAndLive(frame, h.chunks))
-          out.append(bytes.subarray(0, h.headerLength), bytes.subarray(h.headerLength), h.chunks);
+        // Every live chunk is checked, also in a frame copied as stored: damage is not carried on.
+        const check = { codec: store.codec, where, hint: "run 'nitro check --read-data'" };
+        const whole = wholeAndLive(frame, h.chunks);
+        const raw = decodeCopied(check, h, bytes.subarray(h.headerLength), whole);
+        const live = frame.chunks.flatMap((c) =>
+          c.live
+            ? [{ id: c.id, data: checkedChunk(check, raw, c.id, c.loc.innerOffset, c.loc.rawLength) }]
+            : [],
+        );
+        if (whole) out.append(bytes.subarray(0, h.headerLength), bytes.subarray(h.headerLength), h.chunks);
         else {
-          const raw = store.codec.decode(h.codec, bytes.subarray(h.headerLength), h.rawLength);
-          for (const c of frame.chunks) {
-            if (!c.live) continue;
-            const data = raw.subarray(c.loc.innerOffset, c.loc.innerOffset + c.loc.rawLength);
-            if (data.length !== c.loc.rawLength || !blake3(data).equals(c.id))
-              throw corrupt(
-                `chunk ${c.id.toString("hex")} in ${where} is damaged (run 'nitro check --read-data')`,
-              );
-            group.chunks.push({ id: c.id, length: data.length });
+          for (const { id, data } of live) {
+            group.chunks.push({ id, length: data.length });
             group.parts.push(data);
             group.raw += data.length;
             if (group.raw >= FRAME_TARGET) flushGroup();

@@ -169,14 +169,7 @@ describe("rm and gc in the store", () => {
       recipeOf(store, "all", chunks),
     ]);
     removeRecipes(store, ["all"]);
-    const loc = store.index.location(chunks[3]!.id)!;
-    const fd = openSync(packPath(store.dir, loc.pack), "r+");
-    const at = loc.frameOffset + FRAME_HEADER_BYTES + 32 * ENTRY_BYTES + loc.innerOffset + 7;
-    const b = Buffer.alloc(1);
-    readSync(fd, b, 0, 1, at);
-    b[0]! ^= 0xff;
-    writeSync(fd, b, 0, 1, at);
-    closeSync(fd);
+    flipPayloadByte(store, chunks[3]!.id);
     await expect(gcStore(store, {})).rejects.toMatchObject({
       exitCode: 5,
       message: expect.stringMatching(new RegExp(`chunk ${chunks[3]!.id.toString("hex")} .* is damaged`)),
@@ -186,9 +179,41 @@ describe("rm and gc in the store", () => {
     await store.close();
   });
 
+  it("stops at a damaged chunk of a live frame it would copy whole, before deleting anything", async () => {
+    const store = rawStore(t.dir, "damaged-whole");
+    // Two frames of 32 in one pack: the first only "gone" uses, the second "kept" uses whole.
+    const chunks = makeChunks("damaged-whole", 64);
+    await storeImages(store, chunks, [
+      recipeOf(store, "gone", chunks.slice(0, 32)),
+      recipeOf(store, "kept", chunks.slice(32)),
+    ]);
+    removeRecipes(store, ["gone"]);
+    const bad = chunks[40]!.id;
+    flipPayloadByte(store, bad);
+    await expect(gcStore(store, {})).rejects.toMatchObject({
+      exitCode: 5,
+      message: expect.stringMatching(new RegExp(`chunk ${bad.toString("hex")} .* is damaged`)),
+    });
+    expect(packIds(store.dir)).toEqual([1]);
+    expect(store.index.counters().chunks).toBe(64);
+    await store.close();
+  });
+
   it("refuses a bad threshold with a usage error", async () => {
     const store = rawStore(t.dir, "bad");
     await expect(gcStore(store, { maxUnused: 101 })).rejects.toThrow(/0 to 100/);
     await store.close();
   });
 });
+
+/** Flips a byte of the chunk's bytes in its frame (a frame of 32 chunks, stored uncompressed). */
+function flipPayloadByte(store: Store, id: Buffer): void {
+  const loc = store.index.location(id)!;
+  const fd = openSync(packPath(store.dir, loc.pack), "r+");
+  const at = loc.frameOffset + FRAME_HEADER_BYTES + 32 * ENTRY_BYTES + loc.innerOffset + 7;
+  const b = Buffer.alloc(1);
+  readSync(fd, b, 0, 1, at);
+  b[0]! ^= 0xff;
+  writeSync(fd, b, 0, 1, at);
+  closeSync(fd);
+}

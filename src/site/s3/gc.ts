@@ -76,7 +76,7 @@ export async function gcBucket(
   let writtenBytes = 0;
   if (!opts.dryRun) {
     for (const p of rewrite) {
-      const out = await rewritePack(bucket, codec, p.pack, p.live);
+      const out = await rewritePack(bucket, codec, p.pack, p.live, { check: true });
       if (out) {
         written++;
         writtenBytes += out.size;

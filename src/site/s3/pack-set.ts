@@ -1,4 +1,5 @@
 import type { FrameCodec } from "../../store/codec.js";
+import { checkedChunk, decodeCopied } from "../../store/frame-check.js";
 import { parseFrameHeader } from "../../store/pack.js";
 import type { Bucket } from "./bucket.js";
 import { INDEXES, PACKS, indexKey, packIdOfIndexKey, packIdOfPackKey, packKey } from "./layout.js";
@@ -34,12 +35,15 @@ export async function listPackSet(bucket: Bucket): Promise<PackSet> {
  * Copies the `keep` chunks of a pack into a new pack and its index object: frames whose chunks
  * are all kept verbatim, the others cut down and recompressed. Returns the new pack (undefined when
  * nothing is kept). The old pack and index stay: the caller deletes them once this is stored.
+ * With `check` (gc), every kept chunk is first checked against its id: CORRUPT, nothing written,
+ * if one does not match (repair keeps what verify has just read).
  */
 export async function rewritePack(
   bucket: Bucket,
   codec: FrameCodec,
   pack: string,
   keep: PackEntry[],
+  opts: { check?: boolean } = {},
 ): Promise<PackBuilder | undefined> {
   if (keep.length === 0) return undefined;
   const bytes = await bucket.get(packKey(pack));
@@ -49,13 +53,21 @@ export async function rewritePack(
   const out = new PackBuilder();
   for (const [offset, entries] of [...byFrame].sort((a, b) => a[0] - b[0])) {
     const buf = bytes.subarray(offset, offset + entries[0]!.frameLength);
-    const h = parseFrameHeader(buf, `s3 object ${packKey(pack)} at ${offset}`);
+    const where = `s3 object ${packKey(pack)} at ${offset}`;
+    const h = parseFrameHeader(buf, where);
     const payload = buf.subarray(h.headerLength);
-    if (entries.length === h.chunks.length) {
+    const whole = entries.length === h.chunks.length;
+    if (whole && !opts.check) {
       out.add({ codec: h.codec, chunks: h.chunks, payload });
       continue;
     }
-    const raw = codec.decode(h.codec, payload, h.rawLength);
+    const check = { codec, where, hint: "run 'nitro verify --read-data'" };
+    const raw = decodeCopied(check, h, payload, whole);
+    if (opts.check) for (const e of entries) checkedChunk(check, raw, e.id, e.innerOffset, e.rawLength);
+    if (whole) {
+      out.add({ codec: h.codec, chunks: h.chunks, payload });
+      continue;
+    }
     const cut = Buffer.concat(entries.map((e) => raw.subarray(e.innerOffset, e.innerOffset + e.rawLength)));
     const { codec: c, payload: p } = codec.encode(cut);
     out.add({ codec: c, chunks: entries.map((e) => ({ id: e.id, length: e.rawLength })), payload: p });

@@ -53,6 +53,16 @@ async function putObject(bucket: string, key: string, body: Buffer): Promise<voi
   client.destroy();
 }
 
+/** Flips a byte in the last chunk of the pack object (frames of incompressible data, stored as is). */
+async function damageLastChunk(bucket: string, key: string): Promise<void> {
+  const client = swift.client();
+  const got = await client.send(new GetObjectCommand({ Bucket: bucket, Key: `site/${key}` }));
+  const bytes = Buffer.from(await got.Body!.transformToByteArray());
+  client.destroy();
+  bytes[bytes.length - 100] = bytes[bytes.length - 100]! ^ 0xff;
+  await putObject(bucket, key, bytes);
+}
+
 const lockBody = (mode: string, expires: number, pid = 1) =>
   Buffer.from(JSON.stringify({ owner: "someone", host: "elsewhere", pid, mode, expires }));
 
@@ -118,6 +128,26 @@ describe("S3Site maintenance on Swift's s3api", () => {
     await site.close();
   });
 
+  it("gc stops at a damaged live chunk of a pack it would rewrite, before writing or deleting anything", async () => {
+    const bucket = await swift.newBucket();
+    const site = await open(bucket);
+    const fs = frames("gd", 4, 2, 20_000);
+    await site.putFrames(each(fs));
+    await site.putRecipe(recipeOf("gone.raw", fs.slice(0, 2)));
+    await site.putRecipe(recipeOf("kept.raw", fs.slice(2)));
+    await site.removeRecipes(["gone.raw"]);
+    const [pack] = await site["bucket"].list("packs/");
+    await damageLastChunk(bucket, pack!.key);
+
+    const refused = await site.gc().catch((e: { exitCode?: number; message: string }) => e);
+    expect(refused).toMatchObject({
+      exitCode: Exit.CORRUPT,
+      message: expect.stringMatching(new RegExp(`chunk ${ids(fs)[7]!.toString("hex")} .* is damaged`)),
+    });
+    expect((await site["bucket"].list("packs/")).map((o) => o.key)).toEqual([pack!.key]);
+    await site.close();
+  });
+
   it("verify finds a damaged chunk and names its image; drop rewrites the pack without it", async () => {
     const bucket = await swift.newBucket();
     const site = await open(bucket);
@@ -125,12 +155,7 @@ describe("S3Site maintenance on Swift's s3api", () => {
     await site.putFrames(each(fs));
     await site.putRecipe(recipeOf("vf.raw", fs));
     const [pack] = await site["bucket"].list("packs/");
-    const client = swift.client();
-    const got = await client.send(new GetObjectCommand({ Bucket: bucket, Key: `site/${pack!.key}` }));
-    const bytes = Buffer.from(await got.Body!.transformToByteArray());
-    client.destroy();
-    bytes[bytes.length - 100] = bytes[bytes.length - 100]! ^ 0xff; // in the last chunk's bytes
-    await putObject(bucket, pack!.key, bytes);
+    await damageLastChunk(bucket, pack!.key);
 
     const headersOnly = await site.verify({ images: [], readData: false, drop: false });
     expect(headersOnly.findings).toBe(0);
