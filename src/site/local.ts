@@ -5,7 +5,7 @@ import { gcStore, type GcReport } from "../store/gc.js";
 import { receiveFrames } from "../store/receive.js";
 import { removeRecipes } from "../store/remove.js";
 import { imageStatus, spaceInfo, type ImageStatus, type SpaceInfo } from "../store/status.js";
-import type { ChunkId, Frame, Recipe, RecipeSummary, StoredSizes } from "../store/types.js";
+import type { ChunkId, Frame, FrameShares, Recipe, RecipeSummary } from "../store/types.js";
 import type { VerifyListener, VerifyOptions, VerifyReport } from "../store/verify.js";
 import type {
   MaintainSite,
@@ -32,7 +32,7 @@ export class LocalSite implements MaintainSite {
     return this.store.has(ids);
   }
 
-  async storedSizes(ids: ChunkId[]): Promise<StoredSizes> {
+  async storedSizes(ids: ChunkId[]): Promise<FrameShares> {
     return this.store.storedSizes(ids);
   }
 

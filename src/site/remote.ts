@@ -78,10 +78,15 @@ export class RemoteSite implements MaintainSite {
   }
 
   /** Asked before ready() too: the request waits behind the greeting (and fails with it). */
-  async storedSizes(ids: ChunkId[]): Promise<StoredSizes> {
+  async storedSizes(ids: ChunkId[], lengths: ArrayLike<number>): Promise<StoredSizes> {
     const batches: Promise<StoredSizes>[] = [];
     for (let i = 0; i < ids.length; i += Limits.IDS)
-      batches.push(this.client.hasSizes(ids.slice(i, i + Limits.IDS)));
+      batches.push(
+        this.client.hasSizes(
+          ids.slice(i, i + Limits.IDS),
+          Array.prototype.slice.call(lengths, i, i + Limits.IDS) as number[],
+        ),
+      );
     const out = { sizes: new Uint32Array(ids.length), frames: new Uint32Array(ids.length) };
     let base = 0; // frame numbers are per reply: each batch's follow the previous one's
     (await Promise.all(batches)).forEach((part, b) => {

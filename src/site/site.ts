@@ -49,10 +49,11 @@ export interface ReadSite {
   /** For each id, whether the site holds that chunk. One round trip for the whole batch. */
   has(ids: ChunkId[]): Promise<boolean[]>;
   /**
-   * For each id, the bytes sending it takes (its share of its stored, compressed frame), 0 when
-   * the site lacks it, and its frame: `has` for planning in wire bytes. One round trip.
+   * For each id (of a chunk of that raw length), the bytes sending it takes (its share of its
+   * stored, compressed frame), 0 when the site lacks it, and its frame: `has` for planning in
+   * wire bytes. One round trip.
    */
-  storedSizes(ids: ChunkId[]): Promise<StoredSizes>;
+  storedSizes(ids: ChunkId[], lengths: ArrayLike<number>): Promise<StoredSizes>;
   /**
    * Yields frames that together hold exactly the requested chunks (order not guaranteed).
    * Several calls may run concurrently on one site (pipelining). Rejects with NOT_FOUND if the

@@ -29,8 +29,8 @@ export class ForwardingReadSite<S extends ReadSite = ReadSite> implements ReadSi
     return this.inner.has(ids);
   }
 
-  storedSizes(ids: ChunkId[]): Promise<StoredSizes> {
-    return this.inner.storedSizes(ids);
+  storedSizes(ids: ChunkId[], lengths: ArrayLike<number>): Promise<StoredSizes> {
+    return this.inner.storedSizes(ids, lengths);
   }
 
   getFrames(ids: ChunkId[]): AsyncIterable<Frame> {

@@ -1,6 +1,14 @@
 import { createRequire } from "node:module";
 import { corrupt, usage } from "../util/errors.js";
-import { ENTRY_BYTES, ID_BYTES, ZERO_ID, type ChunkId, type Recipe, type RecipeSummary } from "./types.js";
+import {
+  ENTRY_BYTES,
+  ID_BYTES,
+  ZERO_ID,
+  type ChunkId,
+  type ChunkList,
+  type Recipe,
+  type RecipeSummary,
+} from "./types.js";
 
 const require = createRequire(import.meta.url);
 
@@ -146,7 +154,7 @@ export function decodeRecipe(buf: Buffer): Recipe {
 }
 
 /** The distinct non-zero chunks of a recipe, in first-use order, with their lengths. */
-export function uniqueChunks(r: Pick<Recipe, "entries">): { ids: ChunkId[]; lengths: number[] } {
+export function uniqueChunks(r: Pick<Recipe, "entries">): ChunkList {
   const seen = new Set<string>();
   const ids: ChunkId[] = [];
   const lengths: number[] = [];

@@ -22,14 +22,14 @@ import { FRAME_HEADER_BYTES, PackGoneError, PackReader, parseFrameHeader } from 
 import { entryCount, entryId, validateImageName, validateRecipe } from "./recipe.js";
 import {
   Codec,
-  ENTRY_BYTES,
   ZERO_ID,
   type ChunkId,
   type Frame,
   type FrameChunk,
   type Recipe,
   type RecipeSummary,
-  type StoredSizes,
+  type FrameShares,
+  frameShare,
 } from "./types.js";
 import { StoreWriter } from "./writer.js";
 
@@ -108,31 +108,32 @@ export class Store {
   }
 
   /**
-   * For each id, the bytes sending it takes, 0 when absent: its share of its frame's stored
-   * payload in proportion to its raw length (a chunk of a well-compressed frame is small), plus
-   * its 36-byte entry in a frame header. One frame-header read per distinct frame.
+   * For each id, the bytes sending it takes (frameShare), 0 when absent, and its frame, with the
+   * frames' stored and raw bytes. One frame-header read per distinct frame.
    */
-  storedSizes(ids: ChunkId[]): StoredSizes {
-    const out = new Uint32Array(ids.length);
+  storedSizes(ids: ChunkId[]): FrameShares {
+    const sizes = new Uint32Array(ids.length);
     const frames = new Uint32Array(ids.length);
-    // Per frame met: its number in this answer, and its stored bytes per raw byte.
-    const seen = new Map<string, { n: number; ratio: number }>();
+    const stored: number[] = [];
+    const raw: number[] = [];
+    // Per frame met: its number in this answer.
+    const seen = new Map<string, number>();
     const head = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
     ids.forEach((id, i) => {
       const loc = this.index.location(id);
       if (!loc) return;
       const key = `${loc.pack}:${loc.frameOffset}`;
-      let frame = seen.get(key);
-      if (frame === undefined) {
+      let n = seen.get(key);
+      if (n === undefined) {
         const h = this.packs.read(loc.pack, loc.frameOffset, FRAME_HEADER_BYTES, head);
-        const raw = h.readUInt32LE(8);
-        frame = { n: seen.size, ratio: raw > 0 ? h.readUInt32LE(12) / raw : 1 };
-        seen.set(key, frame);
+        seen.set(key, (n = seen.size));
+        raw.push(h.readUInt32LE(8));
+        stored.push(h.readUInt32LE(12));
       }
-      out[i] = Math.ceil(loc.rawLength * frame.ratio) + ENTRY_BYTES;
-      frames[i] = frame.n;
+      sizes[i] = frameShare(loc.rawLength, stored[n]!, raw[n]!);
+      frames[i] = n;
     });
-    return { sizes: out, frames };
+    return { sizes, frames, frameStored: Uint32Array.from(stored), frameRaw: Uint32Array.from(raw) };
   }
 
   /** A chunk's bytes, checked against its id. */

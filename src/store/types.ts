@@ -36,6 +36,32 @@ export interface StoredSizes {
   frames: Uint32Array;
 }
 
+/** Chunks by id with their raw lengths, in the same order. */
+export interface ChunkList {
+  ids: ChunkId[];
+  lengths: number[];
+}
+
+/**
+ * StoredSizes as a store works them out: with each frame's stored payload and raw bytes (by its
+ * number), from which a chunk's size follows from its raw length (frameShare). The wire carries
+ * these and the asker, who knows the raw lengths, works the sizes out again.
+ */
+export interface FrameShares extends StoredSizes {
+  frameStored: Uint32Array;
+  frameRaw: Uint32Array;
+}
+
+/**
+ * The bytes sending a chunk of `rawLength` takes: its share of its frame's stored payload in
+ * proportion to its raw length (a chunk of a well-compressed frame is small), plus its entry in a
+ * frame header. The one formula of both a store and whoever reads its answer over the wire.
+ */
+export function frameShare(rawLength: number, frameStored: number, frameRaw: number): number {
+  const ratio = frameRaw > 0 ? frameStored / frameRaw : 1;
+  return Math.min(0xffffffff, Math.ceil(rawLength * ratio) + ENTRY_BYTES);
+}
+
 export interface Frame {
   codec: Codec;
   chunks: FrameChunk[];

@@ -1,5 +1,5 @@
 import type { ReadSite } from "../site/site.js";
-import type { ChunkId, Recipe, StoredSizes } from "../store/types.js";
+import type { ChunkId, ChunkList, Recipe, StoredSizes } from "../store/types.js";
 import { ForwardingReadSite } from "../site/wrapper.js";
 import { trace } from "../util/trace.js";
 
@@ -19,13 +19,13 @@ export class EarlyQuestions {
   private readonly recipes = new Map<string, Promise<Recipe | undefined>>();
   private readonly sizes = new Map<string, { ids: ChunkId[]; answer: Promise<StoredSizes> }>();
   private readonly open = new Map<string, ReadSite>();
-  private needIds: ChunkId[] | undefined;
+  private need: ChunkList | undefined;
   private adopted = false;
 
   constructor(
     private readonly image: string,
     /** The chunks of a recipe the destination lacks, in recipe order (as preparePlan counts them). */
-    private readonly needed: (recipe: Recipe) => Promise<ChunkId[]>,
+    private readonly needed: (recipe: Recipe) => Promise<ChunkList>,
   ) {}
 
   /** The site's connection is open: only reads may be asked yet. */
@@ -39,7 +39,7 @@ export class EarlyQuestions {
         if (r) this.known(r);
       })
       .catch(() => undefined);
-    if (this.needIds) this.ask(site, this.needIds);
+    if (this.need) this.ask(site, this.need);
   }
 
   /** The site as the pull uses it, its early answers handed back once each. */
@@ -67,16 +67,16 @@ export class EarlyQuestions {
     if (this.adopted) return;
     this.adopted = true;
     void this.needed(recipe).then(
-      (ids) => {
-        this.needIds = ids;
-        for (const site of this.open.values()) this.ask(site, ids);
+      (need) => {
+        this.need = need;
+        for (const site of this.open.values()) this.ask(site, need);
       },
       () => undefined,
     );
   }
 
-  private ask(site: ReadSite, ids: ChunkId[]): void {
-    const answer = site.storedSizes(ids);
+  private ask(site: ReadSite, { ids, lengths }: ChunkList): void {
+    const answer = site.storedSizes(ids, lengths);
     answer.then(() => trace(`${site.name}: holdings in`)).catch(() => undefined);
     this.sizes.set(site.name, { ids, answer });
   }
@@ -94,8 +94,8 @@ class AnsweredEarly extends ForwardingReadSite {
     return this.early.takeRecipe(this.name, name) ?? super.getRecipe(name);
   }
 
-  override storedSizes(ids: ChunkId[]): Promise<StoredSizes> {
-    return this.early.takeSizes(this.name, ids) ?? super.storedSizes(ids);
+  override storedSizes(ids: ChunkId[], lengths: ArrayLike<number>): Promise<StoredSizes> {
+    return this.early.takeSizes(this.name, ids) ?? super.storedSizes(ids, lengths);
   }
 }
 

@@ -8,7 +8,7 @@ import type { ReadSite } from "../site/site.js";
 import { uniqueChunks } from "../store/recipe.js";
 import { storeFrame, verifyAhead, type CheckedFrame, type PlaceFrame } from "../store/receive.js";
 import type { Store } from "../store/store.js";
-import { ENTRY_BYTES, type ChunkId, type Frame, type Recipe } from "../store/types.js";
+import { ENTRY_BYTES, type ChunkId, type ChunkList, type Frame, type Recipe } from "../store/types.js";
 import { FrameWriteError, sharedVerifier } from "../store/verify-pool.js";
 import type { StoreWriter } from "../store/writer.js";
 import { Exit, NitroError, fromSystemError } from "../util/errors.js";
@@ -127,16 +127,15 @@ export async function preparePlan(
   all: ReadonlyArray<Eventually<PullSource | undefined>>,
   opts: Pick<PullOptions, "objective" | "strategy" | "onEvent"> = {},
 ): Promise<Prepared> {
-  const { ids, lengths, present, need } = await lacking(destHas, recipe);
-  const needIds = need.map((i) => ids[i]!);
-  trace(`recipe and dest index: ${needIds.length} chunks to fetch`);
+  const { ids, lengths, present, need, needed } = await lacking(destHas, recipe);
+  trace(`recipe and dest index: ${need.length} chunks to fetch`);
   // Each site is asked as soon as it is open, not once the last one is.
   const answers = await Promise.all(
     all.map(async (opening) => {
       const source = await opening;
       if (!source) return [];
       try {
-        const held = await source.site.storedSizes(needIds);
+        const held = await source.site.storedSizes(needed.ids, needed.lengths);
         trace(`${source.name}: sizes`);
         return [{ source, held }];
       } catch (err) {
@@ -167,7 +166,7 @@ export async function preparePlan(
     recipe,
     chunks: ids.length,
     present: ids.length - need.length,
-    needIds,
+    needIds: needed.ids,
     presentIds: ids.filter((_, i) => present[i]),
     sizes,
     rawSizes,
@@ -180,15 +179,17 @@ export async function preparePlan(
 
 /**
  * The recipe's distinct chunks, which of them the destination holds, and the indices of the
- * others (in recipe order): what the holders are asked about.
+ * others (in recipe order) with those chunks themselves: what the holders are asked about.
  */
 export async function lacking(
   destHas: (ids: ChunkId[]) => Promise<boolean[]> | boolean[],
   recipe: Recipe,
-): Promise<{ ids: ChunkId[]; lengths: number[]; present: boolean[]; need: number[] }> {
+): Promise<ChunkList & { present: boolean[]; need: number[]; needed: ChunkList }> {
   const { ids, lengths } = uniqueChunks(recipe);
   const present = await destHas(ids);
-  return { ids, lengths, present, need: ids.map((_, i) => i).filter((i) => !present[i]) };
+  const need = ids.map((_, i) => i).filter((i) => !present[i]);
+  const needed = { ids: need.map((i) => ids[i]!), lengths: need.map((i) => lengths[i]!) };
+  return { ids, lengths, present, need, needed };
 }
 
 export async function pullChunks(

@@ -230,11 +230,12 @@ export class ProtocolClient {
     return this.call(Msg.HAS, encodeIds(ids), Msg.HAS_REPLY, (m) => decodeBitmap(m.body, ids.length));
   }
 
-  /** HAS_SIZES: per id, the bytes the site would send for it (0 when it lacks it) and its frame. */
-  async hasSizes(ids: ChunkId[]): Promise<StoredSizes> {
-    return this.call(Msg.HAS_SIZES, encodeIds(ids), Msg.HAS_SIZES_REPLY, (m) =>
-      decodeSizes(m.body, ids.length),
-    );
+  /**
+   * HAS_SIZES: per id (of a chunk of that raw length), the bytes the site would send for it (0
+   * when it lacks it) and its frame.
+   */
+  async hasSizes(ids: ChunkId[], lengths: ArrayLike<number>): Promise<StoredSizes> {
+    return this.call(Msg.HAS_SIZES, encodeIds(ids), Msg.HAS_SIZES_REPLY, (m) => decodeSizes(m.body, lengths));
   }
 
   async ping(): Promise<void> {

@@ -1,5 +1,5 @@
 import { ID_BYTES, type ChunkId } from "../store/types.js";
-import type { PutResult, StoredSizes } from "../store/types.js";
+import { frameShare, type FrameShares, type PutResult, type StoredSizes } from "../store/types.js";
 import type { ExitCode } from "../util/errors.js";
 import { exitCodeFrom, protocolError } from "./errors.js";
 import { HEADER_BYTES, HELLO_BYTES, Limits, MAGIC, PROTOCOL_VERSION } from "./protocol.js";
@@ -90,24 +90,70 @@ export function decodeBitmap(body: Buffer, n: number): boolean[] {
   return out;
 }
 
-/** HAS_SIZES_REPLY: n × (u32 stored size of id i, 0 when the site lacks it; u32 its frame). */
-export function encodeSizes({ sizes, frames }: StoredSizes): Buffer {
-  const b = Buffer.allocUnsafe(sizes.length * 8);
-  for (let i = 0; i < sizes.length; i++) {
-    b.writeUInt32LE(sizes[i]!, i * 8);
-    b.writeUInt32LE(frames[i]!, i * 8 + 4);
+/**
+ * HAS_SIZES_REPLY: u32 F, then F × (u32 stored payload bytes, u32 raw bytes) of the frames by
+ * number, then a varint per id asked: 0 when the site lacks it, else 1 + zigzag(its frame's
+ * number - the previous held id's). The asker knows each chunk's raw length and works its size
+ * out (frameShare): about one byte an id instead of eight, so that the answer about a
+ * 5,000-chunk image fits in the first flight of a fresh TCP connection.
+ */
+export function encodeSizes({ sizes, frames, frameStored, frameRaw }: FrameShares): Buffer {
+  const f = frameStored.length;
+  const b = Buffer.allocUnsafe(4 + 8 * f + 5 * sizes.length);
+  b.writeUInt32LE(f, 0);
+  for (let k = 0; k < f; k++) {
+    b.writeUInt32LE(frameStored[k]!, 4 + 8 * k);
+    b.writeUInt32LE(frameRaw[k]!, 8 + 8 * k);
   }
-  return b;
+  let o = 4 + 8 * f;
+  let prev = 0;
+  for (let i = 0; i < sizes.length; i++) {
+    if (sizes[i] === 0) {
+      b[o++] = 0;
+      continue;
+    }
+    const d = frames[i]! - prev;
+    prev = frames[i]!;
+    for (let v = 1 + (d >= 0 ? 2 * d : -2 * d - 1); ; v = Math.floor(v / 128)) {
+      if (v < 128) {
+        b[o++] = v;
+        break;
+      }
+      b[o++] = (v & 127) | 128;
+    }
+  }
+  return b.subarray(0, o);
 }
 
-export function decodeSizes(body: Buffer, n: number): StoredSizes {
-  if (body.length !== n * 8) throw protocolError(`HAS_SIZES reply of ${body.length} bytes for ${n} ids`);
+/** The sizes of a HAS_SIZES_REPLY about chunks of these raw lengths (in the order asked). */
+export function decodeSizes(body: Buffer, lengths: ArrayLike<number>): StoredSizes {
+  const n = lengths.length;
+  const bad = (why: string) => protocolError(`HAS_SIZES reply for ${n} ids: ${why}`);
+  if (body.length < 4) throw bad("truncated");
+  const f = body.readUInt32LE(0);
+  if (f > n || 4 + 8 * f > body.length) throw bad(`${f} frames in ${body.length} bytes`);
   const sizes = new Uint32Array(n);
   const frames = new Uint32Array(n);
+  let o = 4 + 8 * f;
+  let prev = 0;
   for (let i = 0; i < n; i++) {
-    sizes[i] = body.readUInt32LE(i * 8);
-    frames[i] = body.readUInt32LE(i * 8 + 4);
+    let v = 0;
+    for (let shift = 1; ; shift *= 128) {
+      if (o >= body.length) throw bad("truncated");
+      if (shift > 128 ** 4) throw bad("varint too long");
+      const byte = body[o++]!;
+      v += (byte & 127) * shift;
+      if (byte < 128) break;
+    }
+    if (v === 0) continue;
+    const z = v - 1;
+    const frame = prev + (z % 2 === 0 ? z / 2 : -(z + 1) / 2);
+    if (frame < 0 || frame >= f) throw bad(`frame ${frame} of ${f}`);
+    prev = frame;
+    frames[i] = frame;
+    sizes[i] = frameShare(lengths[i]!, body.readUInt32LE(4 + 8 * frame), body.readUInt32LE(8 + 8 * frame));
   }
+  if (o !== body.length) throw bad(`${body.length - o} bytes left over`);
   return { sizes, frames };
 }
 

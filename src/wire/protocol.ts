@@ -8,8 +8,11 @@
  * replies interleave. Request 0 is the session itself (fatal ERROR, BYE).
  */
 export const MAGIC = Buffer.from("NITROWP\0", "latin1");
-/** 2: recipes carry the chunk-list digest of repository version 2. 3: HAS_SIZES gives frames. */
-export const PROTOCOL_VERSION = 3;
+/**
+ * 2: recipes carry the chunk-list digest of repository version 2. 3: HAS_SIZES gives frames.
+ * 4: HAS_SIZES gives frames' bytes, the asker works out each chunk's.
+ */
+export const PROTOCOL_VERSION = 4;
 export const HELLO_BYTES = MAGIC.length + 4;
 export const HEADER_BYTES = 9;
 
@@ -130,7 +133,7 @@ export const MAX_BODY: Readonly<Record<number, number>> = {
   [Msg.RECIPE_LIST]: Limits.LIST_BYTES,
   [Msg.PONG]: Limits.PING_BYTES,
   [Msg.PROBE_DATA]: Limits.PROBE_DATA,
-  [Msg.HAS_SIZES_REPLY]: Limits.IDS * 8,
+  [Msg.HAS_SIZES_REPLY]: 4 + Limits.IDS * (8 + 5),
   [Msg.VERIFY_PROGRESS]: 16,
   [Msg.VERIFY_FINDING]: Limits.JSON_BYTES,
   [Msg.VERIFY_REPORT]: Limits.JSON_BYTES,

@@ -8,11 +8,11 @@ import type { ImageStatus, SpaceInfo } from "../store/status.js";
 import type {
   ChunkId,
   Frame,
+  FrameShares,
   PutProgress,
   PutResult,
   Recipe,
   RecipeSummary,
-  StoredSizes,
 } from "../store/types.js";
 import { BufferPool } from "../util/buffer-pool.js";
 import { Exit, NitroError } from "../util/errors.js";
@@ -57,7 +57,7 @@ import { decodeVerifyRequest, encodeFinding, encodeVerifyProgress, encodeVerifyR
  */
 export interface ServedSite {
   has(ids: ChunkId[]): Promise<boolean[]>;
-  storedSizes(ids: ChunkId[]): Promise<StoredSizes>;
+  storedSizes(ids: ChunkId[]): Promise<FrameShares>;
   getFrames(ids: ChunkId[]): AsyncIterable<Frame>;
   getRecipe(name: string): Promise<Recipe | undefined>;
   listRecipes(): Promise<RecipeSummary[]>;

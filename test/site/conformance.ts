@@ -160,11 +160,12 @@ export function describeSiteConformance(
     });
 
     it("storedSizes: 0 when absent, else the chunk's share of its stored frame, in order", async () => {
-      expect((await site.storedSizes([])).sizes).toEqual(new Uint32Array(0));
+      expect((await site.storedSizes([], [])).sizes).toEqual(new Uint32Array(0));
       const built = [buildFrame("sz-a", 2, 40_000), buildFrame("sz-b", 2, 40_000, true)];
       await put(built);
       const ids = idsOf(built);
-      const { sizes, frames } = await site.storedSizes([absentId("s1"), ...ids, absentId("s2")]);
+      const asked = [absentId("s1"), ...ids, absentId("s2")];
+      const { sizes, frames } = await site.storedSizes(asked, [1, 40_000, 40_000, 40_000, 40_000, 1]);
       // Which chunks share a stored frame: the two of each frame sent, not those of the other.
       expect(frames[1]).toBe(frames[2]);
       expect(frames[3]).toBe(frames[4]);

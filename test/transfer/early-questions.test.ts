@@ -41,8 +41,12 @@ describe("EarlyQuestions", () => {
     const other = (await addTestImage(store, t.dir, "other")).recipe;
     await store.close();
     // The destination holds the first chunk: it is not asked about.
-    const lacked = (r: Recipe) => Promise.resolve(uniqueChunks(r).ids.slice(1));
+    const lacked = (r: Recipe) => {
+      const { ids, lengths } = uniqueChunks(r);
+      return Promise.resolve({ ids: ids.slice(1), lengths: lengths.slice(1) });
+    };
     const need = uniqueChunks(recipe).ids.slice(1);
+    const needLengths = uniqueChunks(recipe).lengths.slice(1);
     const early = new EarlyQuestions("img", lacked);
     const a = fakeSite("a");
     const b = fakeSite("b", recipe);
@@ -63,12 +67,12 @@ describe("EarlyQuestions", () => {
     expect(await wa.getRecipe("img")).toBeUndefined();
     expect(await wb.getRecipe("img")).toBe(recipe);
     const copy = need.map((id) => Buffer.from(id));
-    expect((await wa.storedSizes(copy)).sizes.length).toBe(need.length);
+    expect((await wa.storedSizes(copy, needLengths)).sizes.length).toBe(need.length);
     expect([a.asked.recipes, a.asked.sizes.length]).toEqual([1, 1]);
     // Each early answer serves once; other chunks are asked for.
-    await wa.storedSizes(copy);
+    await wa.storedSizes(copy, needLengths);
     expect(a.asked.sizes.length).toBe(2);
-    await early.wrap(b.site).storedSizes(need.slice(1));
+    await early.wrap(b.site).storedSizes(need.slice(1), needLengths.slice(1));
     expect(b.asked.sizes.length).toBe(2);
   });
 
@@ -77,7 +81,7 @@ describe("EarlyQuestions", () => {
     const { recipe } = await addTestImage(store, t.dir, "img");
     const other = (await addTestImage(store, t.dir, "img-v2", "v2")).recipe;
     await store.close();
-    const early = new EarlyQuestions("img", (r) => Promise.resolve(uniqueChunks(r).ids));
+    const early = new EarlyQuestions("img", (r) => Promise.resolve(uniqueChunks(r)));
     early.known(recipe);
     const a = fakeSite("a", other);
     early.connected(a.site);
@@ -91,13 +95,16 @@ describe("EarlyQuestions", () => {
     const up = new PassThrough();
     const down = new PassThrough();
     const remote = new RemoteSite("far", { input: down, output: up });
-    const { ids } = uniqueChunks(recipe);
-    const asked = [remote.getRecipe("img"), remote.storedSizes(ids)] as const;
+    const { ids, lengths } = uniqueChunks(recipe);
+    const asked = [remote.getRecipe("img"), remote.storedSizes(ids, lengths)] as const;
     await settle();
     // The far side starts only now (as `nitro serve` does once ssh has run it).
     const served = serveSite(new LocalSite("far", store), up, down, { readOnly: true });
     expect((await asked[0])?.entries.length).toBe(recipe.entries.length);
-    expect([...(await asked[1]).sizes].every((s) => s > 0)).toBe(true);
+    // The sizes worked out from the frames' bytes are the store's own.
+    const { sizes, frames } = store.storedSizes(ids);
+    expect(await asked[1]).toEqual({ sizes, frames });
+    expect([...sizes].every((s) => s > 0)).toBe(true);
     await remote.close();
     await served;
     await store.close();

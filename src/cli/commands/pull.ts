@@ -250,8 +250,7 @@ export function register(program: Command): void {
         // The chunks preparePlan will ask about: early holdings are used only for those.
         const early = new EarlyQuestions(image, async (recipe) => {
           const [store, { lacking }] = await Promise.all([opened, loading]);
-          const { ids, need } = await lacking((ids) => store.has(ids), recipe);
-          return need.map((i) => ids[i]!);
+          return (await lacking((ids) => store.has(ids), recipe)).needed;
         });
         const asked = (s: OpenedSite | undefined) => s && { ...s, site: early.wrap(s.site) };
         const connected = (site: ReadSite) => early.connected(site);
