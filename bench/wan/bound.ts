@@ -6,7 +6,10 @@
  * A chunk costs the bytes its frame puts on the wire: its share (by raw length) of the compressed
  * frame it sits in at the cheapest holder. No schedule, however split, beats
  *   max over source sets S of (wire bytes of the chunks only S holds) / (sum of S's rates)
- * (Hall's condition; with a handful of sources every S is enumerated). Prints JSON.
+ * (Hall's condition; with a handful of sources every S is enumerated). Prints JSON, with the
+ * smallest copy of the whole image one source stores (its own frames' bytes): the cheapest-share
+ * accounting above mixes the frames of holders that grouped the chunks differently, which no pull
+ * sending stored frames can quite do, so the bytes actually moved sit between the two.
  */
 import { IndexDb, decodeLocation } from "../../src/store/index-db.js";
 import { uniqueChunks } from "../../src/store/recipe.js";
@@ -84,6 +87,13 @@ function main(argv: string[]): void {
     });
     if (bytes / rate > bound) [bound, tight] = [bytes / rate, s];
   }
+  let smallestCopy: { site: string; wireBytes: number } | undefined;
+  for (const s of sources) {
+    let own = 0;
+    for (const id of ids) own += s.wireOf.get(id.toString("hex")) ?? Infinity;
+    if (own < (smallestCopy?.wireBytes ?? Infinity))
+      smallestCopy = { site: s.name, wireBytes: Math.round(own) };
+  }
   const names = (s: number): string[] => sources.filter((_, k) => s & (1 << k)).map((x) => x.name);
   const holders = [...bySet].map(([mask, bytes]) => ({ sites: names(mask), wireBytes: Math.round(bytes) }));
   console.log(
@@ -94,6 +104,7 @@ function main(argv: string[]): void {
       wireBytes: Math.round(wireTotal),
       bound,
       tightSet: names(tight),
+      smallestCopy,
       holders,
     }),
   );

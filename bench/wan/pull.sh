@@ -117,6 +117,11 @@ for j in $SOURCES; do
   [ -n "$TSV" ] && printf 'probe\ts%s\t%s\t%s\t%s\t%s\n' "$j" "$(topo "$j" 3)" "$probe_ms" "$ping_ms" "$probe_bw" >>"$TSV"
 done
 echo "   wire-byte lower bound $WIRE_LB s (tight set: $(jq -r '.tightSet | join(",")' "$WAN_DIR/bound.json"))"
+COPY_SITE=$(jq -r '.smallestCopy.site' "$WAN_DIR/bound.json")
+COPY_BYTES=$(jq -r '.smallestCopy.wireBytes' "$WAN_DIR/bound.json")
+echo "   it counts each chunk at its cheapest holder's share of a frame: $(mb "$WIRE_BYTES") MB in all; the smallest" \
+  "whole copy one site stores is $(mb "$COPY_BYTES") MB ($COPY_SITE)"
+[ -n "$TSV" ] && printf 'bytes\t%s\t%s\t%s\n' "$(mb "$WIRE_BYTES")" "$(mb "$COPY_BYTES")" "$COPY_SITE" >>"$TSV"
 
 wan_exec 0 nft -f - <<EOF || die "nft in s0"
 table inet nitropull {
