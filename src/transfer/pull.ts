@@ -127,7 +127,7 @@ export async function preparePlan(
   all: ReadonlyArray<Eventually<PullSource | undefined>>,
   opts: Pick<PullOptions, "objective" | "strategy" | "onEvent"> = {},
 ): Promise<Prepared> {
-  const { ids, lengths, present, need, needed } = await lacking(destHas, recipe);
+  const { ids, present, need, needed } = await lacking(destHas, recipe);
   trace(`recipe and dest index: ${need.length} chunks to fetch`);
   // Each site is asked as soon as it is open, not once the last one is.
   const answers = await Promise.all(
@@ -147,7 +147,7 @@ export async function preparePlan(
   const sources = answers.map((a) => a.source);
   const holders = new Uint32Array(need.length);
   const sizes = new Uint32Array(need.length);
-  const rawSizes = Uint32Array.from(need, (i) => lengths[i]!);
+  const rawSizes = Uint32Array.from(needed.lengths);
   const held = answers.map((a) => a.held);
   held.forEach(({ sizes: at }, s) =>
     at.forEach((size, k) => {
