@@ -59,7 +59,7 @@ export interface SshdInstance {
 }
 
 export interface SshdOptions {
-  /** Extra sshd_config lines. */
+  /** Extra sshd_config lines, written first: sshd takes a keyword's first value, so they win. */
   extraConfig?: string[];
 }
 
@@ -96,6 +96,7 @@ export async function startSshd(opts: SshdOptions = {}): Promise<SshdInstance> {
     await writeFile(
       join(dir, "sshd_config"),
       [
+        ...(opts.extraConfig ?? []),
         `Port ${port}`,
         "ListenAddress 127.0.0.1",
         `HostKey ${hostKeyPath}`,
@@ -113,7 +114,6 @@ export async function startSshd(opts: SshdOptions = {}): Promise<SshdInstance> {
         `SetEnv PATH=${[...new Set(path)].join(":")} SHLVL=1`,
         "Subsystem sftp internal-sftp",
         "LogLevel VERBOSE",
-        ...(opts.extraConfig ?? []),
         "",
       ].join("\n"),
     );

@@ -2,7 +2,7 @@ import { createRequire } from "node:module";
 import type { Socket } from "node:net";
 import { Duplex, type Readable } from "node:stream";
 import ssh2 from "ssh2";
-import type { ClientChannel, ConnectConfig } from "ssh2";
+import type { ClientChannel, ConnectConfig, ParsedKey } from "ssh2";
 import { NitroError, remote } from "../../util/errors.js";
 import { trace } from "../../util/trace.js";
 import { planAuth, type AuthPlan } from "./auth.js";
@@ -154,6 +154,7 @@ export async function openSshChannel(opts: SshChannelOptions): Promise<SshChanne
     client.once("ready", onReady);
     trace(`ssh ${where}: connecting`);
     client.connect(config);
+    signFirstTime(client);
     opts.onDial?.();
     // Nagle's algorithm holds a small message back until the previous one is acknowledged, and
     // the peer delays that ack by up to 40 ms: round trips measured through ssh2 came out 2-3x
@@ -255,3 +256,46 @@ function authError(where: string, auth: AuthPlan): NitroError {
 }
 
 const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
+
+/** The part of ssh2's protocol object that sends a publickey USERAUTH_REQUEST (not in its types). */
+interface PublicKeyAuth {
+  authPK(
+    user: string,
+    key: ParsedKey | Buffer,
+    keyAlgo: string | undefined,
+    sign?: (data: Buffer, send: (signature: Buffer) => void) => void,
+  ): void;
+}
+
+/**
+ * ssh2 first asks whether the server would take a key, and signs once it says yes: one round trip
+ * more than needed for a key held in memory (OpenSSH asks first too, for keys that are costly to
+ * use). Here the first request carries the signature; a server that refuses the key answers it as
+ * it would the question, and ssh2 goes on to its next key. Keys of an agent are asked about first,
+ * as before. Without ssh2's protocol object where this version keeps it, nothing changes.
+ */
+function signFirstTime(client: ssh2.Client): void {
+  const proto = (client as unknown as { _protocol?: Partial<PublicKeyAuth> })._protocol;
+  if (typeof proto?.authPK !== "function") return;
+  const authPK = proto.authPK.bind(proto);
+  proto.authPK = (user, key, keyAlgo, sign) => {
+    const own =
+      !sign && typeof (key as Partial<ParsedKey>).isPrivateKey === "function"
+        ? (key as ParsedKey)
+        : undefined;
+    if (!own?.isPrivateKey()) return authPK(user, key, keyAlgo, sign);
+    authPK(user, key, keyAlgo, (data, send) => {
+      // ssh2's keys give an Error rather than throw.
+      const signature: Buffer | Error = own.sign(data, keyAlgo && RSA_HASH[keyAlgo]);
+      if (signature instanceof Error) client.emit("error", signature);
+      else send(signature);
+    });
+  };
+}
+
+/** The hash of each RSA signature algorithm ssh2 may pick (other key types have one of their own). */
+const RSA_HASH: Record<string, string> = {
+  "rsa-sha2-256": "sha256",
+  "rsa-sha2-512": "sha512",
+  "ssh-rsa": "sha1",
+};

@@ -1,4 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openSshChannel } from "../../../src/site/ssh/connect.js";
 import { startSshd, type SshdInstance } from "../../helpers/sshd.js";
@@ -98,5 +100,26 @@ describe("openSshChannel", () => {
     await ch.exit;
     expect(ch.cipher).toBe("aes128-gcm@openssh.com");
     await ch.close();
+  });
+
+  it("signs with a key in its first request (no question first), and goes on to the next key when one is refused", async () => {
+    // sshd says at DEBUG2 whether a publickey request is a question ("querying") or signed ("attempting").
+    const talkative = await startSshd({ extraConfig: ["LogLevel DEBUG2"] });
+    try {
+      const stranger = await talkative.newClientKey("stranger");
+      const ch = await openSshChannel(
+        talkative.channel({ command: "true", identityFiles: [stranger, talkative.clientKeyPath] }),
+      );
+      ch.stream.resume();
+      expect(await ch.exit).toEqual({ code: 0, signal: null });
+      await ch.close();
+      const log = await readFile(join(talkative.dir, "sshd.log"), "utf8");
+      const requests = log.split("\n").filter((l) => /userauth_pubkey: .* public key /.test(l));
+      expect(requests).toHaveLength(2);
+      expect(requests.every((l) => / attempting public key /.test(l))).toBe(true);
+      expect(log).toMatch(/Accepted publickey for /);
+    } finally {
+      await talkative.destroy();
+    }
   });
 });
