@@ -1,7 +1,7 @@
 import { blake3 } from "@napi-rs/blake-hash";
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { join } from "node:path";
-import { PassThrough } from "node:stream";
+import { PassThrough, Transform } from "node:stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { recipeDigest, uniqueChunks } from "../../src/store/recipe.js";
 import { LocalSite } from "../../src/site/local.js";
@@ -218,6 +218,27 @@ describe("RemoteSite over serveSite, in process", () => {
     expect(p.seconds).toBeGreaterThan(0);
     expect(p.rtt).toBeGreaterThan(0);
     expect(p.rtt).toBeLessThan(1);
+    await remote.close();
+    await served;
+  });
+
+  it("probes: the round trip is also timed after the bulk, when both ends are warm", async () => {
+    // Everything the server sends is held 30 ms until the bulk has gone through, then not at all.
+    const up = new PassThrough();
+    const down = new PassThrough();
+    let passed = 0;
+    const slowAtFirst = new Transform({
+      transform(data: Buffer, _enc, done) {
+        passed += data.length;
+        if (passed > 1 << 20) done(null, data);
+        else setTimeout(() => done(null, data), 30);
+      },
+    });
+    const served = serveSite(new LocalSite("lyon", store), up, slowAtFirst, { readOnly: false });
+    slowAtFirst.pipe(down);
+    const remote = new RemoteSite("lyon", { input: down, output: up });
+    const p = await remote.probe(4 << 20);
+    expect(p.rtt).toBeLessThan(0.02);
     await remote.close();
     await served;
   });
