@@ -283,6 +283,12 @@ const HEDGE_GAIN_S = 0.1;
 const REPLAN_EVERY_MS = 250;
 const MEASURE_MS = 300;
 const BATCH_SECONDS = 0.2;
+/**
+ * How far a request may outgrow its size to end at a stored frame's end. On the WAN bench's
+ * slowest link a request (1/5 s) is half a stored frame: at 1.5 the far sides recompressed about
+ * 15% of what they sent, and spent ~0.4 CPU-s more per pull on it (11 of 12 frames asked in parts).
+ */
+const FRAME_STRETCH = 4;
 /** Wire bytes between commits: a pull killed or failed and run again fetches only the rest. */
 const COMMIT_EVERY = 64 * 1024 * 1024;
 
@@ -419,6 +425,11 @@ class PullRun {
     return Math.ceil((this.rate(s) * (this.sources[s]!.rtt ?? 0)) / this.batch(s)) + 2;
   }
 
+  /** Bytes in flight per source: bandwidth × RTT and two requests' worth. */
+  private windowBytes(s: number): number {
+    return this.rate(s) * (this.sources[s]!.rtt ?? 0) + 2 * this.batch(s);
+  }
+
   /** Some chunk lost every holder, or writing here failed: the workers stop at once. */
   private get doomed(): boolean {
     return this.lost > 0 || this.fatal !== undefined;
@@ -441,7 +452,8 @@ class PullRun {
         }
         const req: Promise<void> = this.fetch(s, batch).finally(() => inflight.delete(req));
         inflight.add(req);
-        if (inflight.size >= this.window(s)) await Promise.race(inflight);
+        if (inflight.size >= this.window(s) || this.inflightBytes[s]! >= this.windowBytes(s))
+          await Promise.race(inflight);
       } else if (inflight.size > 0) await Promise.race(inflight);
       else await this.changed;
     }
@@ -503,6 +515,9 @@ class PullRun {
       now.push({ name: src.name, cost: src.cost, rate, busy: rate > 0 ? this.inflightBytes[s]! / rate : 0 });
     }
     const r = replanQueues(this.queues, this.sizes, this.holders, now);
+    trace(
+      `XX rates ${now.map((x, i) => `${x.name}:${(x.rate / 1e6).toFixed(2)}MB/s q${(this.queuedBytes[i]! / 1e6).toFixed(1)} f${(this.inflightBytes[i]! / 1e6).toFixed(1)} got${(this.reports[i]!.bytes / 1e6).toFixed(1)}`).join(" ")}`,
+    );
     if (!r) return;
     this.requeue(r.queues);
     this.replanning.times++;
@@ -527,12 +542,13 @@ class PullRun {
 
   /**
    * Whether a batch that has reached its size takes chunk k anyway: k is in the frame (at source
-   * s) of the batch's last chunk, and the batch is not half again its size. A frame asked for
-   * whole goes as stored; cut in two, each part is recompressed by the source.
+   * s) of the batch's last chunk, and the batch is under FRAME_STRETCH times its size. A frame
+   * asked for whole goes as stored; cut, each part costs the source a decompression of the whole
+   * frame and a compression of the part.
    */
   private frameGoesOn(s: number, k: number, batch: number[], bytes: number, limit: number): boolean {
     const f = this.frames[s]!;
-    return bytes < limit * 1.5 && f[k] === f[batch[batch.length - 1]!];
+    return bytes < limit * FRAME_STRETCH && f[k] === f[batch[batch.length - 1]!];
   }
 
   /**

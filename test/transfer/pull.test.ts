@@ -168,6 +168,43 @@ describe("pull from several sites", () => {
     expect(dest.getRecipe("img")).toBeUndefined();
   });
 
+  it("asks for whole stored frames, even when a frame is larger than a request", async () => {
+    // A frame asked for in parts is decompressed and recompressed by its source, once per part.
+    const { recipe, sites } = await world(join(t.dir, "w11"));
+    const full = sites[2]!;
+    const requests: ChunkId[][] = [];
+    const recording = Object.assign(Object.create(new LocalSite("c", full)) as ReadSite, {
+      getFrames(ids: ChunkId[]) {
+        requests.push(ids);
+        return framesOf(full, ids);
+      },
+    });
+    const { ids } = uniqueChunks(recipe);
+    // Requests of 1 MiB (1/5 s at 8 MB/s); the frames' stored bytes are up to twice that.
+    const r = await pullChunks(
+      newStore(join(t.dir, "w11"), "dest-frames"),
+      recipe,
+      [source(full, 8e6, recording)],
+      {
+        batchBytes: 1024 * 1024,
+      },
+    );
+    expect(r.fetchedChunks).toBe(ids.length);
+    const { frames } = full.storedSizes(ids);
+    const perFrame = new Map<number, number>();
+    for (const f of frames) perFrame.set(f, (perFrame.get(f) ?? 0) + 1);
+    expect(requests.length).toBeGreaterThan(2);
+    const index = new Map(ids.map((id, i) => [id.toString("hex"), i]));
+    for (const req of requests) {
+      const asked = new Map<number, number>();
+      for (const id of req) {
+        const f = frames[index.get(id.toString("hex"))!]!;
+        asked.set(f, (asked.get(f) ?? 0) + 1);
+      }
+      for (const [f, n] of asked) expect(n).toBe(perFrame.get(f));
+    }
+  });
+
   it("lets a source faster than the matrix says take over queued work from the others", async () => {
     const { recipe, sites } = await fullWorld(join(t.dir, "w6"));
     const rate = 8e6;
