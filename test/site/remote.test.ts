@@ -243,6 +243,23 @@ describe("RemoteSite over serveSite, in process", () => {
     await served;
   });
 
+  it("times the transport's own round trip when it has one (an SSH keepalive), not a PING", async () => {
+    const up = new PassThrough();
+    const down = new PassThrough();
+    const served = serveSite(new LocalSite("lyon", store), up, down, { readOnly: false });
+    let trips = 0;
+    const roundTrip = async () => {
+      trips++;
+      await new Promise((r) => setTimeout(r, 20));
+    };
+    const remote = new RemoteSite("lyon", { input: down, output: up }, { roundTrip });
+    const p = await remote.probe(1 << 20);
+    expect(trips).toBe(20);
+    expect(p.rtt).toBeGreaterThanOrEqual(0.019);
+    await remote.close();
+    await served;
+  });
+
   it("rejects the right promise with the server's code, and goes on", async () => {
     const { remote, served } = pair();
     const good = frameOf(store, "ok", 2);

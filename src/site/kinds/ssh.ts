@@ -32,6 +32,7 @@ export const sshKind: SiteKind<SshSiteOptions> = {
     const site = new RemoteSite(cfg.name, channel.stream, {
       describeClose: () => stderr.trim() || undefined,
       closeTransport: (linger) => channel.close(linger),
+      ...(channel.roundTrip ? { roundTrip: channel.roundTrip } : {}),
       timeout,
     });
     opts.onConnected?.(site);

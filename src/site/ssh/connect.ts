@@ -8,6 +8,7 @@ import { trace } from "../../util/trace.js";
 import { planAuth, type AuthPlan } from "./auth.js";
 import { checkSshCryptoBinding } from "./binding.js";
 import { resolveSshEndpoint, type SshEndpoint } from "./config.js";
+import { keepaliveRoundTrip } from "./keepalive.js";
 import {
   GLOBAL_KNOWN_HOSTS,
   defaultKnownHostsFile,
@@ -69,6 +70,8 @@ export interface SshChannel {
   cipher: string;
   /** The TCP socket under the connection, for its options only (never read or write it). */
   socket: Socket;
+  /** One round trip to the far sshd (see keepaliveRoundTrip); undefined where ssh2 cannot. */
+  roundTrip: (() => Promise<void>) | undefined;
 }
 
 const require = createRequire(import.meta.url);
@@ -216,7 +219,8 @@ function wrapChannel(
       client.destroy();
     })());
   const socket = (client as unknown as { _sock: Socket })._sock;
-  return { stream: channel, stderr: channel.stderr, exit, close, endpoint, cipher, socket };
+  const roundTrip = keepaliveRoundTrip(client, where);
+  return { stream: channel, stderr: channel.stderr, exit, close, endpoint, cipher, socket, roundTrip };
 }
 
 function preferFirst(defaults: string[], preferred: string[]): string[] {
