@@ -84,12 +84,22 @@ afterEach(async () => {
   tmp.cleanup();
 });
 
-/** RemoteSite and serveSite joined by two in-process streams. */
-function pair(readOnly = false, window?: number, site = new LocalSite("lyon", store)) {
+/**
+ * RemoteSite and serveSite joined by two in-process streams; what the server sends goes through
+ * `via` when given.
+ */
+function pair(
+  readOnly = false,
+  window?: number,
+  site = new LocalSite("lyon", store),
+  extra: { via?: Transform; roundTrip?: () => Promise<void> } = {},
+) {
   const up = new PassThrough();
   const down = new PassThrough();
-  const served = serveSite(site, up, down, { readOnly });
-  const remote = new RemoteSite("lyon", { input: down, output: up }, { window, getWindow: 256 * 1024 });
+  const served = serveSite(site, up, extra.via ?? down, { readOnly });
+  extra.via?.pipe(down);
+  const opts = { window, getWindow: 256 * 1024, ...(extra.roundTrip ? { roundTrip: extra.roundTrip } : {}) };
+  const remote = new RemoteSite("lyon", { input: down, output: up }, opts);
   return { remote, served };
 }
 
@@ -224,8 +234,6 @@ describe("RemoteSite over serveSite, in process", () => {
 
   it("probes: the round trip is also timed after the bulk, when both ends are warm", async () => {
     // Everything the server sends is held 30 ms until the bulk has gone through, then not at all.
-    const up = new PassThrough();
-    const down = new PassThrough();
     let passed = 0;
     const slowAtFirst = new Transform({
       transform(data: Buffer, _enc, done) {
@@ -234,9 +242,7 @@ describe("RemoteSite over serveSite, in process", () => {
         else setTimeout(() => done(null, data), 30);
       },
     });
-    const served = serveSite(new LocalSite("lyon", store), up, slowAtFirst, { readOnly: false });
-    slowAtFirst.pipe(down);
-    const remote = new RemoteSite("lyon", { input: down, output: up });
+    const { remote, served } = pair(false, undefined, undefined, { via: slowAtFirst });
     const p = await remote.probe(4 << 20);
     expect(p.rtt).toBeLessThan(0.02);
     await remote.close();
@@ -244,15 +250,12 @@ describe("RemoteSite over serveSite, in process", () => {
   });
 
   it("times the transport's own round trip when it has one (an SSH keepalive), not a PING", async () => {
-    const up = new PassThrough();
-    const down = new PassThrough();
-    const served = serveSite(new LocalSite("lyon", store), up, down, { readOnly: false });
     let trips = 0;
     const roundTrip = async () => {
       trips++;
       await new Promise((r) => setTimeout(r, 20));
     };
-    const remote = new RemoteSite("lyon", { input: down, output: up }, { roundTrip });
+    const { remote, served } = pair(false, undefined, undefined, { roundTrip });
     const p = await remote.probe(1 << 20);
     expect(trips).toBe(20);
     expect(p.rtt).toBeGreaterThanOrEqual(0.019);
