@@ -281,11 +281,10 @@ export class RemoteSite implements MaintainSite {
   }
 
   /**
-   * Round-trip time of a tiny request, in seconds: the best of `tries`, through the transport's
-   * own round trip where it has one, else a PING to the far `nitro serve`. Each crosses this
-   * end's event loop: on the WAN bench, on a busy machine, the best of three came out 8-18% over
-   * `ping -U` on the 6-8 ms links, the best of ten 3-10%, and up to 15% when taken just after the
-   * far side started (probe also pings once the bulk is through).
+   * Round-trip time of a tiny request, in seconds: the best of `tries`, on the transport's own
+   * round trip where it has one (SSH: answered by sshd), else a PING to the far `nitro serve`.
+   * A PING also crosses the far process: on the WAN bench, on a busy machine, 0.4-0.9 ms over
+   * `ping -U`, most just after the far side started (probe also pings once the bulk is through).
    */
   async ping(tries = 10): Promise<number> {
     await this.ready();

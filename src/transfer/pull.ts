@@ -285,8 +285,9 @@ const MEASURE_MS = 300;
 const BATCH_SECONDS = 0.2;
 /**
  * How far a request may outgrow its size to end at a stored frame's end. On the WAN bench's
- * slowest link a request (1/5 s) is half a stored frame: at 1.5 the far sides recompressed about
- * 15% of what they sent, and spent ~0.4 CPU-s more per pull on it (11 of 12 frames asked in parts).
+ * slowest link a request (1/5 s) is half a stored frame: at 1.5 the far sides recompressed 12% of
+ * the chunks they sent (s6 asked for 11 of its 12 frames in parts) and spent 0.4-0.5 CPU-s more
+ * per pull on it.
  */
 const FRAME_STRETCH = 4;
 /** Wire bytes between commits: a pull killed or failed and run again fetches only the rest. */
@@ -515,9 +516,6 @@ class PullRun {
       now.push({ name: src.name, cost: src.cost, rate, busy: rate > 0 ? this.inflightBytes[s]! / rate : 0 });
     }
     const r = replanQueues(this.queues, this.sizes, this.holders, now);
-    trace(
-      `XX rates ${now.map((x, i) => `${x.name}:${(x.rate / 1e6).toFixed(2)}MB/s q${(this.queuedBytes[i]! / 1e6).toFixed(1)} f${(this.inflightBytes[i]! / 1e6).toFixed(1)} got${(this.reports[i]!.bytes / 1e6).toFixed(1)}`).join(" ")}`,
-    );
     if (!r) return;
     this.requeue(r.queues);
     this.replanning.times++;
