@@ -13,8 +13,8 @@ interface GlobalRequests {
 /**
  * The connection's round trip as the far sshd answers it: a keepalive@openssh.com request, which
  * sshd answers itself. A request through the far `nitro serve` also crosses a pipe and two event
- * loops there: on the WAN bench 0.4-0.8 ms more than `ping -U`, over 10% of a 6 ms link, where
- * this comes within 0.1 ms. Undefined without ssh2's objects where this version keeps them.
+ * loops there: on the WAN bench 0.4-0.9 ms more than `ping -U`, over 10% of a 6 ms link, where
+ * this comes within 0.1-0.4 ms. Undefined without ssh2's objects where this version keeps them.
  */
 export function keepaliveRoundTrip(client: ssh2.Client, where: string): (() => Promise<void>) | undefined {
   const c = client as unknown as GlobalRequests;
