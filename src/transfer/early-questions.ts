@@ -69,6 +69,7 @@ export class EarlyQuestions {
     void this.needed(recipe).then(
       (need) => {
         this.need = need;
+        trace(`holdings asked of the ${this.open.size} sites open`);
         for (const site of this.open.values()) this.ask(site, need);
       },
       () => undefined,

@@ -8,7 +8,14 @@ import type { ReadSite } from "../site/site.js";
 import { uniqueChunks } from "../store/recipe.js";
 import { storeFrame, verifyAhead, type CheckedFrame, type PlaceFrame } from "../store/receive.js";
 import type { Store } from "../store/store.js";
-import { ENTRY_BYTES, type ChunkId, type ChunkList, type Frame, type Recipe } from "../store/types.js";
+import {
+  ENTRY_BYTES,
+  type ChunkId,
+  type ChunkList,
+  type Frame,
+  type Recipe,
+  type StoredSizes,
+} from "../store/types.js";
 import { FrameWriteError, sharedVerifier } from "../store/verify-pool.js";
 import type { StoreWriter } from "../store/writer.js";
 import { Exit, NitroError, fromSystemError } from "../util/errors.js";
@@ -28,6 +35,11 @@ export interface PullOptions {
   /** Whether chunks in flight at a slow source may be asked again at the end (see hedge; default true). */
   hedge?: boolean;
   lockWait?: number;
+  /**
+   * When the command began (performance.now()), default when the pull is called: sites that take
+   * more than twice as long as those first holding every chunk to answer are not waited for.
+   */
+  since?: number;
   /** Most raw bytes asked of a source in one request (a slow link gets smaller ones). */
   batchBytes?: number;
   /** Also writes the image file, chunk by chunk as frames arrive (sparse, verified, atomic). */
@@ -56,6 +68,8 @@ export interface SourceReport {
   /** Chunks (and their planned wire bytes) it took over from other sources' queues. */
   stole: number;
   stolenBytes: number;
+  /** For a source the plan was made without: seconds into the transfer when it answered and joined. */
+  joined?: number;
   failed?: string;
 }
 
@@ -81,6 +95,8 @@ export interface PullReport {
   /** Chunks (and their wire bytes) asked of a second source at the end, and how many came from it first. */
   hedging: { chunks: number; bytes: number; won: number };
   sources: SourceReport[];
+  /** Sites open but still to say what they hold when the pull was done (it went on without them). */
+  unheard: string[];
 }
 
 export interface StealingReport {
@@ -113,37 +129,59 @@ export interface Prepared {
   /** The sources that answered; holder bit s refers to sources[s]. */
   sources: PullSource[];
   plan: Plan;
+  /** The answers still to come of the sites the plan was made without (see preparePlan's startEarly). */
+  late: LateAnswer[];
 }
+
+/** A source's answer: which of the needed chunks it holds, at what stored size, in which frames. */
+export interface Holdings {
+  source: PullSource;
+  held: StoredSizes;
+}
+
+/**
+ * Once the sources that have answered hold every needed chunk, the plan waits for the others as
+ * long again as that took (from `since`), and at least this long, before it is made without them:
+ * they join the running pull when they answer.
+ */
+const MIN_JOIN_GRACE_MS = 100;
 
 /**
  * What the destination lacks, who holds it and at what stored size (one batched question per
  * site), and the plan, in wire bytes. A chunk's size is the largest its holders report: they
  * compress alike, and the prediction should not be short. Unreachable sites are left out with a
- * note.
+ * note. With `startEarly`, the plan may be made once the sites that have answered hold every chunk
+ * (see MIN_JOIN_GRACE_MS): the others are `late`, to join the pull when they answer.
  */
 export async function preparePlan(
   destHas: (ids: ChunkId[]) => Promise<boolean[]> | boolean[],
   recipe: Recipe,
   all: ReadonlyArray<Eventually<PullSource | undefined>>,
-  opts: Pick<PullOptions, "objective" | "strategy" | "onEvent"> = {},
+  opts: Pick<PullOptions, "objective" | "strategy" | "onEvent" | "since"> & { startEarly?: boolean } = {},
 ): Promise<Prepared> {
+  const since = opts.since ?? performance.now();
   const { ids, present, need, needed } = await lacking(destHas, recipe);
   trace(`recipe and dest index: ${need.length} chunks to fetch`);
   // Each site is asked as soon as it is open, not once the last one is.
-  const answers = await Promise.all(
-    all.map(async (opening) => {
-      const source = await opening;
-      if (!source) return [];
-      try {
-        const held = await source.site.storedSizes(needed.ids, needed.lengths);
-        trace(`${source.name}: sizes`);
-        return [{ source, held }];
-      } catch (err) {
-        opts.onEvent?.(`${source.name}: unreachable, left out (${(err as Error).message})`);
-        return [];
-      }
-    }),
-  ).then((a) => a.flat());
+  const opened: Array<string | undefined> = [];
+  const asked = all.map(async (opening, i): Promise<Holdings | undefined> => {
+    const source = await opening;
+    if (!source) return undefined;
+    opened[i] = source.name;
+    try {
+      const held = await source.site.storedSizes(needed.ids, needed.lengths);
+      trace(`${source.name}: sizes`);
+      return { source, held };
+    } catch (err) {
+      opts.onEvent?.(`${source.name}: unreachable, left out (${(err as Error).message})`);
+      return undefined;
+    }
+  });
+  const answered = await (opts.startEarly ? covering(asked, need.length, since) : Promise.all(asked));
+  const answers = answered.filter((a): a is Holdings => a !== undefined && a !== null);
+  const late = asked.flatMap((answer, i) =>
+    answered[i] === null ? [lateAnswer(answer, () => opened[i])] : [],
+  );
   const sources = answers.map((a) => a.source);
   const holders = new Uint32Array(need.length);
   const sizes = new Uint32Array(need.length);
@@ -174,7 +212,56 @@ export async function preparePlan(
     frames: held.map((h) => h.frames),
     sources,
     plan,
+    late,
   };
+}
+
+/** A site's answer still to come, and its name once it is open. */
+export interface LateAnswer {
+  answer: Promise<Holdings | undefined>;
+  /** The site's name if it has opened but not answered (yet). */
+  unheard(): string | undefined;
+}
+
+function lateAnswer(answer: Promise<Holdings | undefined>, name: () => string | undefined): LateAnswer {
+  let settled = false;
+  void answer.then(() => (settled = true));
+  return { answer, unheard: () => (settled ? undefined : name()) };
+}
+
+/**
+ * The answers as they stand once those in hold every one of `count` chunks and the grace has
+ * passed (see MIN_JOIN_GRACE_MS), or once all are in: null for a site that has not answered yet.
+ */
+async function covering(
+  asked: ReadonlyArray<Promise<Holdings | undefined>>,
+  count: number,
+  since: number,
+): Promise<Array<Holdings | undefined | null>> {
+  const answers: Array<Holdings | undefined | null> = asked.map(() => null);
+  const covered = new Uint8Array(count);
+  let left = count;
+  let coveredAll!: () => void;
+  const allCovered = new Promise<void>((resolve) => (coveredAll = resolve));
+  if (left === 0) coveredAll();
+  asked.forEach((p, i) =>
+    p.then((a) => {
+      answers[i] = a;
+      a?.held.sizes.forEach((size, k) => {
+        if (size === 0 || covered[k]) return;
+        covered[k] = 1;
+        if (--left === 0) coveredAll();
+      });
+    }),
+  );
+  let timer: NodeJS.Timeout | undefined;
+  const grace = allCovered.then(() => {
+    const ms = Math.max(MIN_JOIN_GRACE_MS, performance.now() - since);
+    return new Promise<void>((r) => (timer = setTimeout(r, ms)));
+  });
+  await Promise.race([Promise.all(asked), grace]);
+  clearTimeout(timer);
+  return answers.slice();
 }
 
 /**
@@ -201,7 +288,16 @@ export async function pullChunks(
   const t0 = performance.now();
   // The verifier's thread starts while the holders are asked, not when the first frame comes.
   sharedVerifier?.warm();
-  const prep = await preparePlan((ids) => dest.has(ids), recipe, all, opts);
+  // A late site that fails once the pull is done (it closes the sites) says nothing more.
+  let done = false;
+  const prep = await preparePlan((ids) => dest.has(ids), recipe, all, {
+    ...opts,
+    onEvent: (m) => done || opts.onEvent?.(m),
+    startEarly: mayReplan({
+      strategy: opts.strategy ?? "optimal",
+      objective: opts.objective ?? { kind: "time" },
+    }),
+  });
   const { needIds, rawSizes, sources, plan: p } = prep;
   if (p.unassigned > 0)
     throw new NitroError(
@@ -225,7 +321,8 @@ export async function pullChunks(
     // A stream waits for its prefix: the chunks already here go in first.
     if (following) await output.placeFrom(dest, prep.presentIds);
     const run = new PullRun(prep, writer, dest, output, opts);
-    const reports = await run.execute();
+    for (const { answer } of prep.late) void answer.then((a) => a && run.join(a));
+    const reports = await run.execute().finally(() => (done = true));
     trace("all chunks in");
     await writer.commit(recipe);
     trace("store committed");
@@ -254,6 +351,8 @@ export async function pullChunks(
       replanning: run.replanning,
       hedging: run.hedging,
       sources: reports,
+      // With nothing to fetch, no site's answer mattered.
+      unheard: needIds.length > 0 ? prep.late.flatMap((l) => l.unheard() ?? []) : [],
     };
   } catch (err) {
     output?.abort();
@@ -328,6 +427,8 @@ class PullRun {
   /** Whether this run may hedge (see hedge). */
   private readonly hedges: boolean;
   private nextReplan = 0;
+  private readonly workers: Array<Promise<void>> = [];
+  private ended = false;
   /** Bytes stored since the last commit; while a commit is being begun, frames wait for it. */
   private sinceCommit = 0;
   private committing?: Promise<unknown>;
@@ -386,9 +487,12 @@ class PullRun {
 
   async execute(): Promise<SourceReport[]> {
     const replans = mayReplan(this.plan) ? setInterval(() => this.replan(), REPLAN_EVERY_MS) : undefined;
+    this.sources.forEach((_, s) => this.workers.push(this.worker(s)));
     try {
-      await Promise.all(this.sources.map((_, s) => this.worker(s)));
+      // Sources that join while this runs add their workers.
+      for (let i = 0; i < this.workers.length; i++) await this.workers[i];
     } finally {
+      this.ended = true;
       clearInterval(replans);
     }
     await this.commits;
@@ -402,6 +506,40 @@ class PullRun {
           .join("; ")})`,
       );
     return this.reports;
+  }
+
+  /**
+   * A source that answered after the plan was made: it takes the queued chunks it holds that a
+   * re-plan at the rates known (the matrix's for it) gives it, and works like the others.
+   */
+  join({ source, held }: Holdings): void {
+    const s = this.sources.length;
+    if (this.ended || this.outstanding === 0 || this.doomed || s >= 32) return;
+    const bit = 1 << s;
+    held.sizes.forEach((size, k) => size > 0 && (this.holders[k]! |= bit));
+    this.sources.push(source);
+    this.frames.push(held.frames);
+    this.queues.push([]);
+    this.queuedBytes.push(0);
+    this.inflightBytes.push(0);
+    this.flights.push(new Set());
+    this.alive.push(true);
+    this.reports.push({
+      site: source.name,
+      plannedChunks: 0,
+      plannedBytes: 0,
+      plannedSeconds: 0,
+      chunks: 0,
+      bytes: 0,
+      rawBytes: 0,
+      seconds: 0,
+      stole: 0,
+      stolenBytes: 0,
+      joined: (performance.now() - this.started) / 1000,
+    });
+    trace(`${source.name}: joined`);
+    this.replanNow(true);
+    this.workers.push(this.worker(s));
   }
 
   private resetSignal(): void {
@@ -506,16 +644,23 @@ class PullRun {
     }
   }
 
-  private replanNow(): void {
-    const now: SourceNow[] = [];
+  /** With `now`, a source at work not measured yet counts at its quick rate (see rate) rather than waiting. */
+  private replanNow(now = false): void {
+    const sources: SourceNow[] = [];
     for (let s = 0; s < this.sources.length; s++) {
       const src = this.sources[s]!;
       const busy = this.queues[s]!.length > 0 || this.inflightBytes[s]! > 0;
-      const rate = !this.alive[s] ? 0 : (this.measured(s) ?? (busy ? undefined : src.bandwidth));
+      const quick = busy && !now ? undefined : this.rate(s);
+      const rate = !this.alive[s] ? 0 : (this.measured(s) ?? quick);
       if (rate === undefined) return; // a source at work not measured yet: next time
-      now.push({ name: src.name, cost: src.cost, rate, busy: rate > 0 ? this.inflightBytes[s]! / rate : 0 });
+      sources.push({
+        name: src.name,
+        cost: src.cost,
+        rate,
+        busy: rate > 0 ? this.inflightBytes[s]! / rate : 0,
+      });
     }
-    const r = replanQueues(this.queues, this.sizes, this.holders, now);
+    const r = replanQueues(this.queues, this.sizes, this.holders, sources);
     if (!r) return;
     this.requeue(r.queues);
     this.replanning.times++;

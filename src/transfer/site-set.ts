@@ -18,6 +18,13 @@ export interface OpeningSites {
   all: Promise<SiteSet>;
   /** Resolves once every site has begun connecting over the network or has finished opening. */
   dialed: Promise<void>;
+  /** The sites that have neither opened nor failed yet. */
+  stillOpening(): string[];
+  /**
+   * Closes the sites open now; one still opening is closed when it opens, not waited for (a site
+   * that does not answer its handshake would hold the command until its deadline).
+   */
+  close(): Promise<void>;
 }
 
 /** Sites opened together: in parallel, the unreachable ones noted and left out, all closed at once. */
@@ -39,7 +46,8 @@ export class SiteSet {
     note: (message: string) => void,
   ): OpeningSites {
     const dials: Array<Promise<unknown>> = [];
-    const each = configs.map((config) => {
+    const settled: Array<OpenedSite | undefined | null> = configs.map(() => null);
+    const each = configs.map((config, i) => {
       let onDialed!: () => void;
       const dialed = new Promise<void>((resolve) => (onDialed = resolve));
       const opened = open(config, { onDialed }).then(
@@ -50,12 +58,23 @@ export class SiteSet {
         },
       );
       dials.push(Promise.race([dialed, opened]));
+      void opened.then((s) => (settled[i] = s));
       return opened;
     });
     const all = Promise.all(each).then(
       (sites) => new SiteSet(sites.filter((s): s is OpenedSite => s !== undefined)),
     );
-    return { each, all, dialed: Promise.all(dials).then(() => undefined) };
+    const closeSite = (s: OpenedSite | undefined) => s?.site.close().catch(() => undefined);
+    return {
+      each,
+      all,
+      dialed: Promise.all(dials).then(() => undefined),
+      stillOpening: () => configs.filter((_, i) => settled[i] === null).map((c) => c.name),
+      close: async () => {
+        each.forEach((p, i) => settled[i] === null && void p.then(closeSite));
+        await Promise.all(settled.map((s) => s && closeSite(s)));
+      },
+    };
   }
 
   get(name: string): OpenedSite | undefined {

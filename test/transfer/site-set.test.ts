@@ -99,4 +99,31 @@ describe("a set of sites opened together", () => {
     await opening.dialed;
     await (await opening.all).close();
   });
+
+  it("closes the sites open now without waiting for one still opening, which is closed once open", async () => {
+    let openSlow!: () => void;
+    const slowOpen = new Promise<void>((resolve) => (openSlow = resolve));
+    const closed: string[] = [];
+    const site = (name: string) =>
+      ({ name, close: async () => void closed.push(name) }) as unknown as ReadSite;
+    const opening = SiteSet.start(
+      ["quick", "slow", "gone"].map((name) => ({ name, url: `/${name}` })),
+      async (cfg) => {
+        if (cfg.name === "gone") throw new Error("refused");
+        if (cfg.name === "slow") await slowOpen;
+        return site(cfg.name);
+      },
+      () => undefined,
+    );
+    await opening.each[0];
+    await opening.each[2];
+    expect(opening.stillOpening()).toEqual(["slow"]);
+    await opening.close(); // does not wait for "slow"
+    expect(closed).toEqual(["quick"]);
+    openSlow();
+    await opening.each[1];
+    await new Promise((r) => setImmediate(r));
+    expect(closed).toEqual(["quick", "slow"]);
+    expect(opening.stillOpening()).toEqual([]);
+  });
 });

@@ -65,8 +65,7 @@ async function withStoreAndSites<T>(
     await opening.then((s) => s.dialed);
     return await withStore(ctx, async (store) => fn(store, await opening));
   } finally {
-    const all = await opening.then((s) => s.all).catch(() => undefined);
-    await all?.close();
+    await opening.then((s) => s.close()).catch(() => undefined);
     trace("sites closed");
   }
 }
@@ -279,6 +278,7 @@ export function register(program: Command): void {
               strategy: o.strategy,
               hedge: o.hedge,
               lockWait: ctx.lockWait,
+              since: 0, // the start of this process
               output: o.output && !toStdout ? { path: o.output, force: o.force } : undefined,
               stream: toStdout ? process.stdout : undefined,
               onPlan: (p, srcs) => {
@@ -288,6 +288,11 @@ export function register(program: Command): void {
               onProgress: (s, bytes) => barOf.get(s)?.update(bytes),
               onEvent: (m) => ctx.info(`note: ${m}`),
             }).finally(() => bars.stop());
+            if (report.fetchedChunks > 0) report.unheard.push(...opening.stillOpening());
+            if (report.unheard.length > 0)
+              ctx.info(
+                `note: ${report.unheard.join(", ")} had not answered when the pull was done: left out`,
+              );
             if (toStdout) return ctx.info(describePull(report, "standard output"));
             ctx.emit({ ...report, output: o.output ?? null }, () => describePull(report, o.output));
           },
@@ -352,7 +357,7 @@ async function followAtSite(ctx: CliContext, cfg: SiteConfig, image: string, o: 
 function describePull(r: PullReport, output?: string): string {
   const rows = r.sources.map(
     (s) =>
-      `${s.site.padEnd(12)} planned ${formatBytes(s.plannedBytes).padStart(10)} in ${formatSeconds(s.plannedSeconds).padStart(8)}  actual ${formatBytes(s.bytes).padStart(10)} in ${formatSeconds(s.seconds).padStart(8)} ${formatRate(s.bytes / Math.max(s.seconds, 1e-9)).padStart(10)}${s.stole ? `  took over ${s.stole} chunks` : ""}${s.failed ? `  FAILED: ${s.failed}` : ""}`,
+      `${s.site.padEnd(12)} planned ${formatBytes(s.plannedBytes).padStart(10)} in ${formatSeconds(s.plannedSeconds).padStart(8)}  actual ${formatBytes(s.bytes).padStart(10)} in ${formatSeconds(s.seconds).padStart(8)} ${formatRate(s.bytes / Math.max(s.seconds, 1e-9)).padStart(10)}${s.joined !== undefined ? `  joined at ${formatSeconds(s.joined)}` : ""}${s.stole ? `  took over ${s.stole} chunks` : ""}${s.failed ? `  FAILED: ${s.failed}` : ""}`,
   );
   const st = r.stealing;
   return [
