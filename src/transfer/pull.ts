@@ -255,11 +255,14 @@ async function covering(
     }),
   );
   let timer: NodeJS.Timeout | undefined;
+  let settled = false;
   const grace = allCovered.then(() => {
+    if (settled) return;
     const ms = Math.max(MIN_JOIN_GRACE_MS, performance.now() - since);
     return new Promise<void>((r) => (timer = setTimeout(r, ms)));
   });
   await Promise.race([Promise.all(asked), grace]);
+  settled = true;
   clearTimeout(timer);
   return answers.slice();
 }
@@ -368,6 +371,16 @@ export async function pullChunks(
   }
 }
 
+function newReport(
+  site: string,
+  plannedChunks: number,
+  plannedBytes: number,
+  plannedSeconds: number,
+): SourceReport {
+  const zero = { chunks: 0, bytes: 0, rawBytes: 0, seconds: 0, stole: 0, stolenBytes: 0 };
+  return { site, plannedChunks, plannedBytes, plannedSeconds, ...zero };
+}
+
 /** A failure to keep a frame here: it ends the pull rather than dropping the source. */
 class LocalFailure extends Error {
   constructor(readonly reason: unknown) {
@@ -468,18 +481,9 @@ class PullRun {
     this.outstanding = ids.length;
     this.batchBytes = opts.batchBytes ?? 4 * 1024 * 1024;
     this.hedges = opts.hedge !== false && mayHedge(plan);
-    this.reports = sources.map((s, i) => ({
-      site: s.name,
-      plannedChunks: plan.chunksPerSite[i]!,
-      plannedBytes: plan.bytesPerSite[i]!,
-      plannedSeconds: plan.secondsPerSite[i]!,
-      chunks: 0,
-      bytes: 0,
-      rawBytes: 0,
-      seconds: 0,
-      stole: 0,
-      stolenBytes: 0,
-    }));
+    this.reports = sources.map((s, i) =>
+      newReport(s.name, plan.chunksPerSite[i]!, plan.bytesPerSite[i]!, plan.secondsPerSite[i]!),
+    );
     const out = output;
     this.place = out && ((frame: Frame) => out.reserveFrame(frame.chunks));
     this.resetSignal();
@@ -525,16 +529,7 @@ class PullRun {
     this.flights.push(new Set());
     this.alive.push(true);
     this.reports.push({
-      site: source.name,
-      plannedChunks: 0,
-      plannedBytes: 0,
-      plannedSeconds: 0,
-      chunks: 0,
-      bytes: 0,
-      rawBytes: 0,
-      seconds: 0,
-      stole: 0,
-      stolenBytes: 0,
+      ...newReport(source.name, 0, 0, 0),
       joined: (performance.now() - this.started) / 1000,
     });
     trace(`${source.name}: joined`);
@@ -650,7 +645,7 @@ class PullRun {
     for (let s = 0; s < this.sources.length; s++) {
       const src = this.sources[s]!;
       const busy = this.queues[s]!.length > 0 || this.inflightBytes[s]! > 0;
-      const quick = busy && !now ? undefined : this.rate(s);
+      const quick = !busy ? src.bandwidth : now ? this.rate(s) : undefined;
       const rate = !this.alive[s] ? 0 : (this.measured(s) ?? quick);
       if (rate === undefined) return; // a source at work not measured yet: next time
       sources.push({
