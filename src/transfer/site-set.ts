@@ -45,6 +45,8 @@ export class SiteSet {
     open: SiteOpener,
     note: (message: string) => void,
   ): OpeningSites {
+    const setOf = (sites: Array<OpenedSite | undefined | null>) =>
+      new SiteSet(sites.filter((s): s is OpenedSite => !!s));
     const dials: Array<Promise<unknown>> = [];
     const settled: Array<OpenedSite | undefined | null> = configs.map(() => null);
     const each = configs.map((config, i) => {
@@ -61,18 +63,15 @@ export class SiteSet {
       void opened.then((s) => (settled[i] = s));
       return opened;
     });
-    const all = Promise.all(each).then(
-      (sites) => new SiteSet(sites.filter((s): s is OpenedSite => s !== undefined)),
-    );
-    const closeSite = (s: OpenedSite | undefined) => s?.site.close().catch(() => undefined);
+    const all = Promise.all(each).then(setOf);
     return {
       each,
       all,
       dialed: Promise.all(dials).then(() => undefined),
       stillOpening: () => configs.filter((_, i) => settled[i] === null).map((c) => c.name),
       close: async () => {
-        each.forEach((p, i) => settled[i] === null && void p.then(closeSite));
-        await Promise.all(settled.map((s) => s && closeSite(s)));
+        each.forEach((p, i) => settled[i] === null && void p.then((s) => setOf([s]).close()));
+        await setOf(settled).close();
       },
     };
   }
