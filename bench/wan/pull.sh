@@ -1,7 +1,7 @@
 #!/bin/bash
 # bench/wan/pull.sh - multi-source `nitro pull` on an emulated 7-site WAN, per strategy and objective.
 #
-# usage: bench/wan/pull.sh [--strategies LIST] [--image FILE] [--no-single] [--runs N] [--tsv FILE]
+# usage: bench/wan/pull.sh [--strategies LIST] [--image FILE] [--no-single] [--no-server] [--runs N] [--tsv FILE]
 #   Topology (TOPO below): s0 is the destination; s1..s6 have uneven uplinks (12-240 Mbit/s),
 #   round trips to s0 of 6-30 ms (bench/wan/latency.sh: NFQUEUE delays on the receivers) and egress
 #   prices that fall with speed. The image (default the dataset's bookworm-lamp.qcow2) is spread
@@ -10,7 +10,10 @@
 #   seeded locally (nitro add on their repositories).
 #   For each strategy (default optimal,fastest-source,round-robin,random,single-site; objective
 #   time) and for optimal with --objective cost: s0 starts from an empty store, pulls with -o, and
-#   the output is compared byte for byte. optimal/time runs N times (--runs, default 3; a run of a
+#   the output is compared byte for byte. Each source runs `nitro serve --socket` (a site's
+#   long-running server, reached through SSH's streamlocal forwarding); one more optimal/time run
+#   ("optimal, serve --stdio") is made without them, SSH starting a nitro per session, unless
+#   --no-server runs every pull that way. optimal/time runs N times (--runs, default 3; a run of a
 #   few seconds varies by ~0.1 s with the machine's load): each run is printed, the median by whole
 #   command goes to the TSV. Bytes per source are counted in s0's namespace (nft).
 #   "wire LB" = the wire-byte lower bound from bench/wan/bound.ts (stored frame bytes, payload
@@ -34,12 +37,13 @@ TOPO="
 "
 STRATS=optimal,fastest-source,round-robin,random,single-site
 FULL=/tmp/nitro-dataset/bookworm-lamp.qcow2
-SINGLE=1 TSV="" RUNS=3
+SINGLE=1 TSV="" RUNS=3 SERVERS=1
 while (($#)); do
   case $1 in
     --strategies) STRATS=$2 && shift 2 ;;
     --image) FULL=$2 && shift 2 ;;
     --no-single) SINGLE=0 && shift ;;
+    --no-server) SERVERS=0 && shift ;;
     --runs) RUNS=$2 && shift 2 ;;
     --tsv) TSV=$2 && shift 2 ;;
     *) die "unknown option $1" ;;
@@ -100,6 +104,24 @@ fresh_dest() {
   return 0
 }
 fresh_dest || die "cannot prepare s0 (see $LOG)"
+# Each source's long-running `nitro serve --socket`, in its namespace (teardown.sh kills what is left).
+start_servers() {
+  local j i
+  for j in $SOURCES; do
+    wan_exec "$j" "$NITRO_JS" --repo "$WAN_DIR/repos/s$j" serve --socket </dev/null >>"$LOG" 2>&1 &
+    echo $! >"$WAN_DIR/serve-s$j.pid"
+  done
+  for j in $SOURCES; do
+    for ((i = 0; i < 100; i++)); do [ -S "$WAN_DIR/repos/s$j/serve.sock" ] && break || sleep 0.1; done
+    [ -S "$WAN_DIR/repos/s$j/serve.sock" ] || die "nitro serve --socket of s$j did not start (see $LOG)"
+  done
+}
+stop_servers() {
+  local f
+  for f in "$WAN_DIR"/serve-s*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null && rm -f "$f"; done
+  wait
+}
+((SERVERS)) && start_servers
 log "probing s1..s6 from s0"
 wan_nitro 0 --json probe --bytes 16M "${SO[@]}" >"$WAN_DIR/probe.json" 2>>"$LOG" || die "probe failed (see $LOG)"
 wan_nitro 0 matrix export -o "$WAN_DIR/matrix.json" >>"$LOG" 2>&1 || die "matrix export failed"
@@ -136,8 +158,10 @@ wire() { wan_exec 0 nft -j list table inet nitropull | jq -r --arg c "$1" '.nfta
 HDR='%-15s %-9s %7s %7s %9s %8s %8s %8s %8s %8s %9s  %s\n'
 # shellcheck disable=SC2059
 printf "$HDR" strategy objective "wall s" "pull s" "predict s" "nitro LB" "wire LB" "wall/LB" "pull/LB" "wire MB" "cost \$" "MB per source (s1..s6), identical"
+# run_pull STRATEGY OBJECTIVE [LABEL]: the row is named LABEL (default STRATEGY)
 run_pull() {
-  local s=$1 obj=$2 t0 rc wall tot=0 per="" cost=0 d same=no pull pred lb j
+  local s=$1 obj=$2 name=${3:-$1} t0 rc wall tot=0 per="" cost=0 d same=no pull pred lb j trace json
+  trace=$WAN_DIR/trace-${name//[^a-z-]/_}-$obj.txt json=$WAN_DIR/pull-${name//[^a-z-]/_}-$obj.json
   fresh_dest || die "cannot reset s0"
   declare -A w0=()
   for j in $SOURCES; do w0[$j]=$(wire "s$j"); done
@@ -146,11 +170,11 @@ run_pull() {
   cpu0=$(cpu_ticks)
   t0=$(now)
   NITRO_TRACE=1 wan_nitro 0 --json pull "$IMAGE" --strategy "$s" --objective "$obj" -o "$WAN_DIR/out.img" "${SO[@]}" \
-    >"$WAN_DIR/pull-$s-$obj.json" 2>"$WAN_DIR/trace-$s-$obj.txt"
+    >"$json" 2>"$trace"
   rc=$?
   wall=$(elapsed "$t0" "$(now)")
   cpu1=$(cpu_ticks)
-  grep -v '^nitro-trace ' "$WAN_DIR/trace-$s-$obj.txt" >>"$LOG"
+  grep -v '^nitro-trace ' "$trace" >>"$LOG"
   for j in $SOURCES; do
     d=$(($(wire "s$j") - ${w0[$j]}))
     tot=$((tot + d))
@@ -162,22 +186,22 @@ run_pull() {
     | map(. // "n/a") | .[0:3] |= map(if type=="number" then (.*100|round/100) else . end)
     | .[3:5] |= map(if type=="number" then (.*100000|round/100000) else . end)
     | .[5] |= (if type=="number" then (./1e4|round/100) else . end) | @tsv' \
-    "$WAN_DIR/pull-$s-$obj.json" 2>/dev/null || echo "n/a n/a n/a n/a n/a n/a")
+    "$json" 2>/dev/null || echo "n/a n/a n/a n/a n/a n/a")
   ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a+0>0 && b>0) printf "%.2f", a/b; else print "n/a"}'; }
   # shellcheck disable=SC2059
-  printf "$HDR" "$s" "$obj" "$wall" "$pull" "$pred" "$lb" "$WIRE_LB" "$(ratio "$wall" "$WIRE_LB")" "$(ratio "$pull" "$WIRE_LB")" \
+  printf "$HDR" "$name" "$obj" "$wall" "$pull" "$pred" "$lb" "$WIRE_LB" "$(ratio "$wall" "$WIRE_LB")" "$(ratio "$pull" "$WIRE_LB")" \
     "$(mb "$tot")" "$cost" "${per# }, $same (exit $rc); nitro: planned \$$pcost, cost \$$ncost, stolen $stolen MB"
-  [ -n "$TSV" ] && printf 'pull\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$s" "$obj" "$wall" "$pull" "$pred" "$lb" \
+  [ -n "$TSV" ] && printf 'pull\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$obj" "$wall" "$pull" "$pred" "$lb" \
     "$WIRE_LB" "$(mb "$tot")" "$cost" "${per# }" "$same" "$pcost" "$ncost" "$stolen" >>"$TSV"
-  phases "$s" "$obj" "$wall" "$(awk -v a="$cpu0" -v b="$cpu1" -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.2f", (b-a)/hz}')"
+  phases "$name" "$obj" "$trace" "$wall" "$(awk -v a="$cpu0" -v b="$cpu1" -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.2f", (b-a)/hz}')"
 }
 # Busy ticks of the whole machine (every site, sshd and delay program of the bench shares its vCPUs).
 cpu_ticks() { awk '/^cpu / {print $2+$3+$4+$7+$8+$9; exit}' /proc/stat; }
 
 # Where the command's time went, from its NITRO_TRACE milestones (seconds since node started).
 phases() {
-  local f=$WAN_DIR/trace-$1-$2.txt
-  awk -v run="$1/$2" -v wall="$3" -v cpu="$4" -v ncpu="$(nproc)" -v lb="$WIRE_LB" -v tsv="$TSV" '
+  local f=$3
+  awk -v run="$1/$2" -v wall="$4" -v cpu="$5" -v ncpu="$(nproc)" -v lb="$WIRE_LB" -v tsv="$TSV" '
     $1 != "nitro-trace" {next}
     / store open$/ && !store {store=$2}
     / ready$/ {ready=$2}
@@ -214,6 +238,10 @@ for s in ${STRATS//,/ }; do
   if [ "$s" = optimal ] && ((RUNS > 1)); then median_run; else run_pull "$s" time; fi
 done
 [[ ,$STRATS, == *,optimal,* ]] && run_pull optimal cost
+if ((SERVERS)) && [[ ,$STRATS, == *,optimal,* ]]; then
+  stop_servers
+  run_pull optimal time "optimal, serve --stdio"
+fi
 wan_exec 0 nft delete table inet nitropull
 
 if ((SINGLE)); then

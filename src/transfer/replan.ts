@@ -37,13 +37,17 @@ export function replanQueues(
   holders: ArrayLike<number>,
   sources: readonly SourceNow[],
 ): Replanned | undefined {
-  const remaining = Uint32Array.from(queues.flat()).sort();
-  if (remaining.length === 0) return undefined;
+  if (queues.every((q) => q.length === 0)) return undefined;
   const finish = (bytes: number, s: number) => {
     const src = sources[s]!;
     return bytes === 0 ? 0 : src.rate > 0 ? src.busy + bytes / src.rate : Infinity;
   };
-  const before = Math.max(...queues.map((q, s) => finish(sum(q, sizes), s)));
+  const queued = queues.map((q) => sum(q, sizes));
+  const before = Math.max(...queued.map(finish));
+  // Most checks find the queues on course: no plan could then gain enough, and none is made.
+  const total = queued.reduce((a, b) => a + b, 0);
+  if (earliestFinish(total, sources) >= before * (1 - MIN_GAIN)) return undefined;
+  const remaining = Uint32Array.from(queues.flat()).sort();
   const usable = sources.reduce((m, src, s) => (src.rate > 0 ? m | (1 << s) : m), 0);
   const sites: PlanSite[] = sources.map((src) => ({
     name: src.name,
@@ -96,6 +100,26 @@ export function replanQueues(
   }
   for (const q of next) q.sort((a, b) => a - b);
   return { queues: next, moved, movedBytes, before, after: p.makespan };
+}
+
+/**
+ * When `bytes` could be done at the soonest, spread over every source with a rate as if any
+ * held any chunk: each sends from the moment it is free (`busy`) until the common finish. No
+ * plan, whose sources hold only some chunks, finishes sooner.
+ */
+export function earliestFinish(bytes: number, sources: readonly SourceNow[]): number {
+  const live = sources.filter((s) => s.rate > 0).sort((a, b) => a.busy - b.busy);
+  if (live.length === 0) return bytes > 0 ? Infinity : 0;
+  let rate = 0;
+  let sent = 0; // bytes the sources free so far send by the next one's start
+  for (let i = 0; i < live.length; i++) {
+    rate += live[i]!.rate;
+    const next = i + 1 < live.length ? live[i + 1]!.busy : Infinity;
+    const at = live[i]!.busy + (bytes - sent) / rate;
+    if (at <= next) return at;
+    sent += rate * (next - live[i]!.busy);
+  }
+  return Infinity; // not reached: the last source's next start is Infinity
 }
 
 function sum(ks: readonly number[], sizes: ArrayLike<number>): number {

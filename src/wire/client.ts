@@ -370,24 +370,45 @@ export class ProtocolClient {
     await this.opts.closeTransport?.(linger);
   }
 
-  private async read(input: Readable): Promise<void> {
+  /**
+   * Takes the input's chunks as they come ('data'): its async iterator's read() joins whatever is
+   * buffered into one new Buffer, a copy of most of a download's bytes. Ends the session at the
+   * input's end, error or premature close; the input is left paused, not destroyed (it may be the
+   * Duplex we write to).
+   */
+  private read(input: Readable): Promise<void> {
     const reader = new MessageReader(ACCEPTS.client, RECEIVED_BODIES);
-    try {
-      // Leaving the loop must not destroy `input`: it may be the Duplex we write to.
-      reading: for await (const chunk of input.iterator({ destroyOnReturn: false })) {
+    return new Promise<void>((resolve) => {
+      let ended = false;
+      const stop = (failure: NitroError) => {
+        if (ended) return;
+        ended = true;
+        input.off("data", onData).off("end", onEnd).off("error", onError).off("close", onClose);
+        input.pause();
+        this.fail(failure);
+        resolve();
+      };
+      const onData = (chunk: Buffer) => {
         // Bytes, not whole messages, show progress: a large frame on a slow link takes a while.
-        this.liveness.heard((chunk as Buffer).length);
-        reader.push(chunk as Buffer);
-        for (let m = reader.next(); m; m = reader.next()) {
-          this.dispatch(m);
-          if (this.failure) break reading;
+        this.liveness.heard(chunk.length);
+        try {
+          reader.push(chunk);
+          for (let m = reader.next(); m && !ended; m = reader.next()) {
+            this.dispatch(m);
+            if (this.failure) stop(this.failure);
+          }
+        } catch (err) {
+          onError(err);
         }
-      }
-      this.fail(this.closedError());
-    } catch (err) {
-      const e = err instanceof NitroError ? err : remote(`connection lost: ${(err as Error).message}`);
-      this.fail(new NitroError(e.exitCode, `${this.site}: ${e.message}`));
-    }
+      };
+      const onEnd = () => stop(this.closedError());
+      const onError = (err: unknown) => {
+        const e = err instanceof NitroError ? err : remote(`connection lost: ${(err as Error).message}`);
+        stop(new NitroError(e.exitCode, `${this.site}: ${e.message}`));
+      };
+      const onClose = () => onError(new Error("Premature close"));
+      input.on("data", onData).once("end", onEnd).once("error", onError).once("close", onClose);
+    });
   }
 
   private closedError(): NitroError {

@@ -2,7 +2,7 @@ import { blake3 } from "@napi-rs/blake-hash";
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { join } from "node:path";
 import { PassThrough, Transform } from "node:stream";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { recipeDigest, uniqueChunks } from "../../src/store/recipe.js";
 import { LocalSite } from "../../src/site/local.js";
 import { RemoteSite } from "../../src/site/remote.js";
@@ -11,6 +11,7 @@ import type { PutProgress, PutRecipeOptions } from "../../src/site/site.js";
 import { Store } from "../../src/store/store.js";
 import { ENTRY_BYTES, type ChunkId, type Frame, type Recipe } from "../../src/store/types.js";
 import { Exit } from "../../src/util/errors.js";
+import { ProtocolClient } from "../../src/wire/client.js";
 import { encodeHello } from "../../src/wire/messages.js";
 import { Limits, PROTOCOL_VERSION } from "../../src/wire/protocol.js";
 import { NITRO_BIN } from "../helpers/cli.js";
@@ -160,6 +161,35 @@ describe("RemoteSite over serveSite, in process", () => {
     expect(hex(checkedIds(store, await collect(remote.getFrames(subset))))).toEqual(hex(subset));
     await remote.close();
     await served;
+  });
+
+  it("grants a download's credit an eighth of the window at a time, not a CREDIT per frame", async () => {
+    const frames = Array.from({ length: 80 }, (_, i) => frameOf(store, `w${i}`, 1, 4000));
+    await new LocalSite("lyon", store).putFrames(each(frames));
+    const grants: number[] = [];
+    const original = ProtocolClient.prototype.grant;
+    const grant = vi.spyOn(ProtocolClient.prototype, "grant").mockImplementation(function (
+      this: ProtocolClient,
+      r,
+      bytes,
+    ) {
+      grants.push(bytes);
+      original.call(this, r, bytes);
+    });
+    try {
+      const { remote, served } = pair();
+      const got = await collect(remote.getFrames(idsOf(frames)));
+      expect(hex(idsOf(got))).toEqual(hex(idsOf(frames)));
+      const taken = got.reduce((sum, f) => sum + f.payload.length, 0);
+      expect(taken).toBeGreaterThan(256 * 1024);
+      expect(grants.length).toBeGreaterThan(0);
+      expect(grants.length).toBeLessThanOrEqual(Math.ceil(taken / (32 * 1024)));
+      for (const g of grants) expect(g).toBeGreaterThanOrEqual(32 * 1024);
+      await remote.close();
+      await served;
+    } finally {
+      grant.mockRestore();
+    }
   });
 
   it("splits has() and getFrames() batches bigger than one message", async () => {

@@ -1,3 +1,4 @@
+import { posix } from "node:path";
 import { Exit, NitroError, remote } from "../../util/errors.js";
 import { trace } from "../../util/trace.js";
 import { siteTimeout } from "../../wire/liveness.js";
@@ -5,6 +6,7 @@ import type { OpenSiteOptions, SiteKind } from "../kinds.js";
 import type { SiteEntry, SshSiteOptions } from "../registry.js";
 import type { SshChannelOptions } from "../ssh/connect.js";
 import { parseSshUrl } from "../ssh/url.js";
+import { SERVE_SOCKET } from "../../wire/listen.js";
 import { quoteRemoteText } from "../../wire/remote-error.js";
 
 /** `nitro serve --stdio` on a far host, over SSH. A server that said read-only opens as a ReadSite. */
@@ -22,9 +24,10 @@ export const sshKind: SiteKind<SshSiteOptions> = {
       await Promise.all([import("../ssh/connect.js"), import("../remote.js"), import("../wrapper.js")]);
     checkSshCryptoBinding();
     const timeout = siteTimeout();
-    const channel = await openSshChannel(
-      sshChannelTo(cfg, opts, (nitro, repo) => `${nitro} serve --stdio --repo ${repo}`),
-    );
+    const channel = await openSshChannel({
+      ...sshChannelTo(cfg, opts, (nitro, repo) => `${nitro} serve --stdio --repo ${repo}`),
+      socketPath: posix.join(parseSshUrl(cfg.url).path, SERVE_SOCKET),
+    });
     let stderr = "";
     channel.stderr.on("data", (d: Buffer) => {
       if (stderr.length < 4096) stderr += d.toString();

@@ -28,6 +28,12 @@ export interface SshChannelOptions {
   port?: number;
   /** Remote command, passed to the remote user's shell as is. */
   command: string;
+  /**
+   * A Unix socket at the far host to open instead of running `command` (OpenSSH's streamlocal
+   * forwarding); the command runs where the socket cannot be opened (no server on it, forwarding
+   * refused for this key or by sshd_config).
+   */
+  socketPath?: string;
   /** `-i` identity files; they come before the configured ones. */
   identityFiles?: string[];
   /** ssh_config file; default ~/.ssh/config then /etc/ssh/ssh_config. */
@@ -167,22 +173,36 @@ export async function openSshChannel(opts: SshChannelOptions): Promise<SshChanne
 
   let channel: ClientChannel;
   try {
-    channel = await new Promise<ClientChannel>((resolve, reject) => {
-      client.once("error", reject);
-      client.exec(opts.command, (err, ch) => {
-        client.removeListener("error", reject);
-        if (err) reject(err);
-        else {
-          trace(`ssh ${where}: command started`);
-          resolve(ch);
-        }
-      });
-    });
+    channel =
+      (opts.socketPath !== undefined && (await openSocket(client, opts.socketPath, where))) ||
+      (await new Promise<ClientChannel>((resolve, reject) => {
+        client.once("error", reject);
+        client.exec(opts.command, (err, ch) => {
+          client.removeListener("error", reject);
+          if (err) reject(err);
+          else {
+            trace(`ssh ${where}: command started`);
+            resolve(ch);
+          }
+        });
+      }));
   } catch (err) {
     client.end();
     throw remote(`${where}: cannot run '${opts.command}': ${(err as Error).message}`);
   }
   return wrapChannel(client, channel, ep, where, cipher);
+}
+
+/** The channel to a far Unix socket, or undefined if sshd could not open it (one round trip). */
+function openSocket(client: ssh2.Client, path: string, where: string): Promise<ClientChannel | undefined> {
+  return new Promise((resolve, reject) => {
+    client.once("error", reject);
+    client.openssh_forwardOutStreamLocal(path, (err, ch) => {
+      client.removeListener("error", reject);
+      trace(`ssh ${where}: ${err ? `no server on ${path} (${err.message})` : `socket ${path} open`}`);
+      resolve(err ? undefined : ch);
+    });
+  });
 }
 
 function wrapChannel(
