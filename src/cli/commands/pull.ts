@@ -4,9 +4,10 @@ import type { Command } from "commander";
 import { STRATEGIES, type Objective, type Plan, type Strategy } from "../../plan/types.js";
 import { SiteRegistry, type SiteConfig } from "../../site/registry.js";
 import type { Store } from "../../store/store.js";
+import type { Recipe } from "../../store/types.js";
 import type { ReadSite } from "../../site/site.js";
 import { EarlyQuestions } from "../../transfer/early-questions.js";
-import type { PullReport, PullSource } from "../../transfer/pull.js";
+import type { Lacking, PullReport, PullSource } from "../../transfer/pull.js";
 import type { OpenedSite, OpeningSites } from "../../transfer/site-set.js";
 import { usage } from "../../util/errors.js";
 import { trace } from "../../util/trace.js";
@@ -247,10 +248,13 @@ export function register(program: Command): void {
         // Loaded once the sites have dialed and the store is open (see withStoreAndSites).
         const loading = opened.then(load);
         // The chunks preparePlan will ask about: early holdings are used only for those.
-        const early = new EarlyQuestions(image, async (recipe) => {
-          const [store, { lacking }] = await Promise.all([opened, loading]);
-          return (await lacking((ids) => store.has(ids), recipe)).needed;
-        });
+        let lackingHere: ((recipe: Recipe) => Promise<Lacking>) | undefined;
+        const lacking = async (recipe: Recipe) => {
+          const [store, { lackingOnce }] = await Promise.all([opened, loading]);
+          lackingHere ??= lackingOnce((ids) => store.has(ids));
+          return lackingHere(recipe);
+        };
+        const early = new EarlyQuestions(image, async (recipe) => (await lacking(recipe)).needed);
         const asked = (s: OpenedSite | undefined) => s && { ...s, site: early.wrap(s.site) };
         const connected = (site: ReadSite) => early.connected(site);
         await withStoreAndSites(
@@ -279,6 +283,7 @@ export function register(program: Command): void {
               hedge: o.hedge,
               lockWait: ctx.lockWait,
               since: 0, // the start of this process
+              lacking,
               output: o.output && !toStdout ? { path: o.output, force: o.force } : undefined,
               stream: toStdout ? process.stdout : undefined,
               onPlan: (p, srcs) => {
