@@ -108,7 +108,8 @@ fresh_dest || die "cannot prepare s0 (see $LOG)"
 start_servers() {
   local j i
   for j in $SOURCES; do
-    wan_exec "$j" "$NITRO_JS" --repo "$WAN_DIR/repos/s$j" serve --socket </dev/null >>"$LOG" 2>&1 &
+    # not through wan_exec: a function in the background is a subshell, and $! would be its pid
+    ip netns exec "$(wan_ns "$j")" "$NITRO_JS" --repo "$WAN_DIR/repos/s$j" serve --socket </dev/null >>"$LOG" 2>&1 &
     echo $! >"$WAN_DIR/serve-s$j.pid"
   done
   for j in $SOURCES; do
@@ -117,9 +118,11 @@ start_servers() {
   done
 }
 stop_servers() {
-  local f
+  local f j
   for f in "$WAN_DIR"/serve-s*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null && rm -f "$f"; done
   wait
+  for j in $SOURCES; do [ -S "$WAN_DIR/repos/s$j/serve.sock" ] && die "nitro serve --socket of s$j still running"; done
+  return 0
 }
 ((SERVERS)) && start_servers
 log "probing s1..s6 from s0"
