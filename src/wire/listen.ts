@@ -84,11 +84,12 @@ async function removeStaleSocket(path: string): Promise<void> {
     throw fromSystemError(err, path);
   }
   if (!isSocket) throw new NitroError(Exit.EXISTS, `${path} exists and is not a socket: not replacing it`);
-  if (await answers(path)) throw exists(`another nitro serve is already listening on ${path}`);
+  if (await socketAnswers(path)) throw exists(`another nitro serve is already listening on ${path}`);
   unlinkSync(path);
 }
 
-function answers(path: string): Promise<boolean> {
+/** Whether a server takes connections on the Unix socket at `path`. */
+export function socketAnswers(path: string): Promise<boolean> {
   return new Promise((resolve) => {
     const probe = connect(path);
     probe.once("connect", () => {

@@ -1,8 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
-import { connect } from "node:net";
 import { join } from "node:path";
-import { SERVE_SOCKET } from "../../src/wire/listen.js";
+import { SERVE_SOCKET, socketAnswers } from "../../src/wire/listen.js";
 import { NITRO_BIN } from "./sshd.js";
 
 /** A `nitro serve --socket` running for a test; killed when the test process exits at the latest. */
@@ -34,7 +33,7 @@ export async function startSocketServer(repo: string, args: string[] = []): Prom
   );
   let gone = false;
   void exited.then(() => (gone = true));
-  for (let i = 0; !(await accepts(socketPath)); i++) {
+  for (let i = 0; !existsSync(socketPath) || !(await socketAnswers(socketPath)); i++) {
     if (gone || i > 200) throw new Error(`nitro serve --socket did not start: ${(await exited).stderr}`);
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -47,16 +46,4 @@ export async function startSocketServer(repo: string, args: string[] = []): Prom
       return exited;
     },
   };
-}
-
-function accepts(path: string): Promise<boolean> {
-  if (!existsSync(path)) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const s = connect(path);
-    s.once("connect", () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once("error", () => resolve(false));
-  });
 }
