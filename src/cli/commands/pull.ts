@@ -264,7 +264,8 @@ export function register(program: Command): void {
             storeOpen(store);
             const local = store.getRecipe(image);
             if (local) early.known(local);
-            const { Matrix, describeSource, pullChunks, resolveRecipe } = await loading;
+            const { Matrix, describeSource, pullChunks, resolveRecipe, warmReceiver } = await loading;
+            warmReceiver();
             const each = opening.each.map((p) => p.then(asked));
             const recipe = await resolveRecipe(
               store,
