@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { join } from "node:path";
+import type { Writable } from "node:stream";
 import { usage } from "../../util/errors.js";
 import { CliContext, withStore } from "../context.js";
 
@@ -38,48 +39,46 @@ export function register(program: Command): void {
         throw usage("serve needs --stdio (run by ssh) or --socket (a long-running server), one of them");
       const ctx = CliContext.of(cmd);
       if (o.socket !== undefined) return serveSocket(ctx, o.socket === true ? undefined : o.socket, o);
-      const [{ LocalSite }, { serveSite }, { sharedVerifier }, { growPipe, ReusedBufferReads }] =
-        await Promise.all([
-          import("../../site/local.js"),
-          import("../../wire/server.js"),
-          import("../../store/verify-pool.js"),
-          import("../../util/pipes.js"),
-          import("../../store/store.js"), // for withStore below: loaded alongside, not after
-        ]);
+      const [session, { growPipe, ReusedBufferReads }] = await Promise.all([
+        sessionServer(ctx, o),
+        import("../../util/pipes.js"),
+      ]);
       growPipe(0);
       growPipe(1);
-      const input = ReusedBufferReads.open(0) ?? process.stdin;
-      await withStore(ctx, (store) =>
-        serveSite(new LocalSite(store.config.site, store, ctx.lockWait), input, process.stdout, {
-          readOnly: o.readOnly ?? false,
-          // The frame checker's thread starts during a push's HAS round trip, before its first
-          // frame; a session that only reads never starts it (~50 ms of CPU for each far start).
-          beforeWrites: () => sharedVerifier?.warm(),
-        }),
-      );
+      await session(ReusedBufferReads.open(0) ?? process.stdin, process.stdout);
     });
+}
+
+/** One session on a byte stream, with the store opened for it (what `serve --stdio` runs once). */
+async function sessionServer(ctx: CliContext, o: ServeFlags) {
+  const [{ LocalSite }, { serveSite }, { sharedVerifier }] = await Promise.all([
+    import("../../site/local.js"),
+    import("../../wire/server.js"),
+    import("../../store/verify-pool.js"),
+    import("../../store/store.js"), // for withStore below: loaded alongside, not after
+  ]);
+  return (input: Parameters<typeof serveSite>[1], output: Writable) =>
+    withStore(ctx, (store) =>
+      serveSite(new LocalSite(store.config.site, store, ctx.lockWait), input, output, {
+        readOnly: o.readOnly ?? false,
+        // The frame checker's thread starts during a push's HAS round trip, before its first
+        // frame; a session that only reads never starts it (~50 ms of CPU for each far start).
+        beforeWrites: () => sharedVerifier?.warm(),
+      }),
+    );
 }
 
 /** Serves until SIGTERM or SIGINT; each session opens the store as a `serve --stdio` process would. */
 async function serveSocket(ctx: CliContext, path: string | undefined, o: ServeFlags): Promise<void> {
-  const [{ LocalSite }, { serveSite }, { sharedVerifier }, { listenOnSocket, SERVE_SOCKET }, { Store }] =
-    await Promise.all([
-      import("../../site/local.js"),
-      import("../../wire/server.js"),
-      import("../../store/verify-pool.js"),
-      import("../../wire/listen.js"),
-      import("../../store/store.js"),
-    ]);
+  const [session, { listenOnSocket, SERVE_SOCKET }, { Store }] = await Promise.all([
+    sessionServer(ctx, o),
+    import("../../wire/listen.js"),
+    import("../../store/store.js"),
+  ]);
   await Store.open(ctx.repoDir).close(); // a missing or broken repository fails now, not at the first client
   const listening = await listenOnSocket(
     path ?? join(ctx.repoDir, SERVE_SOCKET),
-    (socket) =>
-      withStore(ctx, (store) =>
-        serveSite(new LocalSite(store.config.site, store, ctx.lockWait), socket, socket, {
-          readOnly: o.readOnly ?? false,
-          beforeWrites: () => sharedVerifier?.warm(),
-        }),
-      ),
+    (socket) => session(socket, socket),
     (err) => process.stderr.write(`nitro serve: session ended: ${(err as Error).message ?? String(err)}\n`),
   );
   const stop = () => void listening.stop();
