@@ -17,8 +17,8 @@ export interface Listening {
 
 /**
  * Serves each connection to a Unix socket at `path` with `session` (the socket is its input and
- * output), one process for every session: what `nitro serve --stdio` does per SSH session, without
- * a node start for each. The socket is made owner-only; SSH reaches it as the logged-in user
+ * output), every session in this one process: what `nitro serve --stdio` does per SSH session,
+ * without a node start for each. The socket is made owner-only; SSH reaches it as the logged-in user
  * (OpenSSH's streamlocal forwarding), so it lets in whom `nitro serve --stdio` would let in. A
  * socket left by a killed server is replaced; one a live server answers on is refused.
  */
