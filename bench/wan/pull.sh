@@ -1,7 +1,8 @@
 #!/bin/bash
 # bench/wan/pull.sh - multi-source `nitro pull` on an emulated 7-site WAN, per strategy and objective.
 #
-# usage: bench/wan/pull.sh [--strategies LIST] [--image FILE] [--no-single] [--no-server] [--runs N] [--tsv FILE]
+# usage: bench/wan/pull.sh [--strategies LIST] [--image FILE] [--no-single] [--no-server] [--no-floor]
+#                          [--runs N] [--tsv FILE]
 #   Topology (TOPO below): s0 is the destination; s1..s6 have uneven uplinks (12-240 Mbit/s),
 #   round trips to s0 of 6-30 ms (bench/wan/latency.sh: NFQUEUE delays on the receivers) and egress
 #   prices that fall with speed. The image (default the dataset's bookworm-lamp.qcow2) is spread
@@ -13,7 +14,9 @@
 #   the output is compared byte for byte. Each source runs `nitro serve --socket` (a site's
 #   long-running server, reached through SSH's streamlocal forwarding); one more optimal/time run
 #   ("optimal, serve --stdio") is made without them, SSH starting a nitro per session, unless
-#   --no-server runs every pull that way. optimal/time runs N times (--runs, default 3; a run of a
+#   --no-server runs every pull that way. One more ("optimal, links unshaped") runs with the delays
+#   off and every uplink at 10 Gbit/s, then the links are shaped again (--no-floor: not): what this
+#   machine's CPUs allow the same pull when the links are no limit. optimal/time runs N times (--runs, default 3; a run of a
 #   few seconds varies by ~0.1 s with the machine's load): each run is printed, the median by whole
 #   command goes to the TSV. Bytes per source are counted in s0's namespace (nft).
 #   "wire LB" = the wire-byte lower bound from bench/wan/bound.ts (stored frame bytes, payload
@@ -37,13 +40,14 @@ TOPO="
 "
 STRATS=optimal,fastest-source,round-robin,random,single-site
 FULL=/tmp/nitro-dataset/bookworm-lamp.qcow2
-SINGLE=1 TSV="" RUNS=3 SERVERS=1
+SINGLE=1 TSV="" RUNS=3 SERVERS=1 FLOOR=1
 while (($#)); do
   case $1 in
     --strategies) STRATS=$2 && shift 2 ;;
     --image) FULL=$2 && shift 2 ;;
     --no-single) SINGLE=0 && shift ;;
     --no-server) SERVERS=0 && shift ;;
+    --no-floor) FLOOR=0 && shift ;;
     --runs) RUNS=$2 && shift 2 ;;
     --tsv) TSV=$2 && shift 2 ;;
     *) die "unknown option $1" ;;
@@ -58,8 +62,9 @@ SOURCES=$(awk 'NF {print $1}' <<<"$TOPO")
 
 RATES="1gbit,$(awk 'NF {printf "%s%s", sep, $2; sep=","}' <<<"$TOPO")"
 "$HERE/setup.sh" 7 --rates "$RATES" 2>/dev/null || die "setup failed"
-"$HERE/latency.sh" $(for j in $SOURCES; do echo "--rtt 0:$j:$(topo "$j" 3)"; done) --owd 2 2>/dev/null ||
-  die "latency setup failed"
+LATENCY=(--owd 2)
+for j in $SOURCES; do LATENCY+=(--rtt "0:$j:$(topo "$j" 3)"); done
+"$HERE/latency.sh" "${LATENCY[@]}" 2>/dev/null || die "latency setup failed"
 "$HERE/sshd.sh" start 2>/dev/null || die "sshd start failed"
 : >"$LOG"
 SO=(-i "$WAN_DIR/client/id_ed25519" --known-hosts "$WAN_DIR/client/known_hosts" --ssh-config "$WAN_DIR/client/ssh_config")
@@ -241,6 +246,22 @@ for s in ${STRATS//,/ }; do
   if [ "$s" = optimal ] && ((RUNS > 1)); then median_run; else run_pull "$s" time; fi
 done
 [[ ,$STRATS, == *,optimal,* ]] && run_pull optimal cost
+# uplink J RATE: site J's egress classes (setup.sh's 1:1 and 1:2) at RATE
+uplink() {
+  local b c
+  b=$(wan_htb_burst "$2")
+  for c in 1:1 1:2; do
+    wan_exec "$1" tc class change dev eth0 classid "$c" htb rate "$2" ceil "$2" burst "$b" cburst "$b" quantum 60000 ||
+      die "tc class change in s$1"
+  done
+}
+if ((FLOOR)) && [[ ,$STRATS, == *,optimal,* ]]; then
+  "$HERE/latency.sh" --off 2>/dev/null || die "cannot stop the delays"
+  for j in $SOURCES; do uplink "$j" 10gbit; done
+  run_pull optimal time "optimal, links unshaped"
+  for j in $SOURCES; do uplink "$j" "$(topo "$j" 2)"; done
+  "$HERE/latency.sh" "${LATENCY[@]}" 2>/dev/null || die "latency setup failed"
+fi
 if ((SERVERS)) && [[ ,$STRATS, == *,optimal,* ]]; then
   stop_servers
   run_pull optimal time "optimal, serve --stdio"

@@ -72,12 +72,10 @@ htb_root() {
   htb_class "$dev" "$ns" 1:1 1:2 "$rate"
   leaf "$dev" "$ns" 1:2 "$rate"
 }
-# htb_class DEV NS PARENT CLASSID RATE. Bursts of BURST_MS at the rate (at least 16 KB): HTB's
-# default (one MTU) needs a timer per packet, and a late timer on a busy 2-vCPU VM is bandwidth
-# lost for good.
+# htb_class DEV NS PARENT CLASSID RATE, with bursts of BURST_MS at the rate (wan_htb_burst).
 htb_class() {
   local dev=$1 ns=$2 parent=$3 cls=$4 rate=$5 burst
-  burst=$(awk -v b="$(wan_rate_bits "$rate")" -v ms="$BURST_MS" 'BEGIN{l=b/8*ms/1000; if (l<16000) l=16000; printf "%.0f", l}')
+  burst=$(wan_htb_burst "$rate" "$BURST_MS")
   ip netns exec "$ns" tc class add dev "$dev" parent "$parent" classid "$cls" htb rate "$rate" ceil "$rate" \
     burst "$burst" cburst "$burst" quantum 60000
 }

@@ -33,19 +33,17 @@ export async function listenOnSocket(
     );
   await removeStaleSocket(path);
   const server = createServer({ allowHalfOpen: true });
-  const sessions = new Set<Promise<void>>();
-  const sockets = new Set<Socket>();
+  // each open connection and its session, ended by stop()
+  const open = new Map<Socket, Promise<void>>();
   server.on("connection", (socket) => {
-    sockets.add(socket);
     socket.on("error", () => undefined);
     const done = session(socket)
       .catch(onSessionError)
       .finally(() => {
         socket.end();
-        sockets.delete(socket);
-        sessions.delete(done);
+        open.delete(socket);
       });
-    sessions.add(done);
+    open.set(socket, done);
   });
   const umask = process.umask(0o077);
   try {
@@ -67,7 +65,8 @@ export async function listenOnSocket(
   const stop = () =>
     (stopping ??= (async () => {
       const closed = closeServer(server);
-      for (const s of sockets) s.destroy();
+      const sessions = [...open.values()];
+      for (const s of open.keys()) s.destroy();
       await Promise.all([closed, ...sessions]);
       resolveStopped();
     })());

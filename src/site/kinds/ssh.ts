@@ -24,10 +24,9 @@ export const sshKind: SiteKind<SshSiteOptions> = {
       await Promise.all([import("../ssh/connect.js"), import("../remote.js"), import("../wrapper.js")]);
     checkSshCryptoBinding();
     const timeout = siteTimeout();
-    const channel = await openSshChannel({
-      ...sshChannelTo(cfg, opts, (nitro, repo) => `${nitro} serve --stdio --repo ${repo}`),
-      socketPath: posix.join(parseSshUrl(cfg.url).path, SERVE_SOCKET),
-    });
+    const channel = await openSshChannel(
+      sshChannelTo(cfg, opts, (nitro, repo) => `${nitro} serve --stdio --repo ${repo}`, SERVE_SOCKET),
+    );
     let stderr = "";
     channel.stderr.on("data", (d: Buffer) => {
       if (stderr.length < 4096) stderr += d.toString();
@@ -79,15 +78,18 @@ async function runNitro(cfg: SiteEntry & SshSiteOptions, opts: OpenSiteOptions, 
 
 /**
  * How to reach an SSH site's host: its URL's host, user and port, its key then the command's, and
- * the command `build` makes from the site's nitro command and its quoted repository path.
+ * the command `build` makes from the site's nitro command and its quoted repository path; with
+ * `socket`, that file in the repository is tried before the command.
  */
 export function sshChannelTo(
   cfg: SiteEntry & SshSiteOptions,
   opts: OpenSiteOptions,
   build: (nitro: string, repo: string) => string,
+  socket?: string,
 ): SshChannelOptions {
   const url = parseSshUrl(cfg.url);
   return {
+    ...(socket !== undefined ? { socketPath: posix.join(url.path, socket) } : {}),
     host: url.host,
     user: url.user,
     port: url.port,
