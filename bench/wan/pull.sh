@@ -174,14 +174,14 @@ run_pull() {
   declare -A w0=()
   for j in $SOURCES; do w0[$j]=$(wire "s$j"); done
   rm -f "$WAN_DIR/out.img"
-  local cpu0 cpu1
-  cpu0=$(cpu_ticks)
+  local busy0 steal0 busy1 steal1
+  read -r busy0 steal0 < <(cpu_ticks)
   t0=$(now)
   NITRO_TRACE=1 wan_nitro 0 --json pull "$IMAGE" --strategy "$s" --objective "$obj" -o "$WAN_DIR/out.img" "${SO[@]}" \
     >"$json" 2>"$trace"
   rc=$?
   wall=$(elapsed "$t0" "$(now)")
-  cpu1=$(cpu_ticks)
+  read -r busy1 steal1 < <(cpu_ticks)
   grep -v '^nitro-trace ' "$trace" >>"$LOG"
   for j in $SOURCES; do
     d=$(($(wire "s$j") - ${w0[$j]}))
@@ -201,15 +201,17 @@ run_pull() {
     "$(mb "$tot")" "$cost" "${per# }, $same (exit $rc); nitro: planned \$$pcost, cost \$$ncost, stolen $stolen MB"
   [ -n "$TSV" ] && printf 'pull\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$obj" "$wall" "$pull" "$pred" "$lb" \
     "$WIRE_LB" "$(mb "$tot")" "$cost" "${per# }" "$same" "$pcost" "$ncost" "$stolen" >>"$TSV"
-  phases "$name" "$obj" "$trace" "$wall" "$(awk -v a="$cpu0" -v b="$cpu1" -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.2f", (b-a)/hz}')"
+  phases "$name" "$obj" "$trace" "$wall" "$(ticks_s "$busy0" "$busy1")" "$(ticks_s "$steal0" "$steal1")"
 }
-# Busy ticks of the whole machine (every site, sshd and delay program of the bench shares its vCPUs).
-cpu_ticks() { awk '/^cpu / {print $2+$3+$4+$7+$8+$9; exit}' /proc/stat; }
+# Busy and stolen ticks of the whole machine (every site, sshd and delay program of the bench shares
+# its vCPUs; steal is time the hypervisor ran other guests while this one had work).
+cpu_ticks() { awk '/^cpu / {print $2+$3+$4+$7+$8, $9; exit}' /proc/stat; }
+ticks_s() { awk -v a="$1" -v b="$2" -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.2f", (b-a)/hz}'; }
 
 # Where the command's time went, from its NITRO_TRACE milestones (seconds since node started).
 phases() {
   local f=$3
-  awk -v run="$1/$2" -v wall="$4" -v cpu="$5" -v ncpu="$(nproc)" -v lb="$WIRE_LB" -v tsv="$TSV" '
+  awk -v run="$1/$2" -v wall="$4" -v cpu="$5" -v steal="$6" -v ncpu="$(nproc)" -v lb="$WIRE_LB" -v tsv="$TSV" '
     $1 != "nitro-trace" {next}
     / store open$/ && !store {store=$2}
     / ready$/ {ready=$2}
@@ -223,8 +225,8 @@ phases() {
       if (!first || !last) exit
       transfer = last - first
       busy = cpu / (ncpu * wall) * 100
-      printf "   %s phases: node + store %.2f s, every site ready %.2f, recipe %.2f, sizes + plan %.2f, first request %.2f; transfer (first request to last chunk) %.2f s = %.2f x wire LB; commit + output %.2f s; exit %.2f s (whole %.2f s); replanned %d times; machine CPU busy %.2f CPU-s, %.0f%% of %d vCPUs\n", run, store, ready, recipe, plan, first, transfer, transfer / lb, out - last, wall - out, wall, replans, cpu, busy, ncpu
-      if (tsv != "") printf "phases\t%s\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%s\t%d\t%.2f\t%.0f\n", run, store, ready, recipe, plan, first, transfer, out - last, wall - out, wall, replans, cpu, busy >>tsv
+      printf "   %s phases: node + store %.2f s, every site ready %.2f, recipe %.2f, sizes + plan %.2f, first request %.2f; transfer (first request to last chunk) %.2f s = %.2f x wire LB; commit + output %.2f s; exit %.2f s (whole %.2f s); replanned %d times; machine CPU busy %.2f CPU-s, %.0f%% of %d vCPUs, stolen %.2f CPU-s\n", run, store, ready, recipe, plan, first, transfer, transfer / lb, out - last, wall - out, wall, replans, cpu, busy, ncpu, steal
+      if (tsv != "") printf "phases\t%s\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%s\t%d\t%.2f\t%.0f\t%.2f\n", run, store, ready, recipe, plan, first, transfer, out - last, wall - out, wall, replans, cpu, busy, steal >>tsv
     }' "$f"
 }
 # optimal/time RUNS times: every run printed, the median (by whole command) in the TSV
