@@ -212,12 +212,15 @@ function wrapChannel(
   where: string,
   cipher: string,
 ): SshChannel {
-  let status: SshExit = { code: null, signal: null };
-  channel.on("exit", (code: number | null, signal?: string) => {
-    status = { code: code ?? null, signal: signal ?? null };
-  });
-  const channelClosed = new Promise<void>((resolve) => channel.once("close", () => resolve()));
-  const exit = channelClosed.then(() => status);
+  // The status from 'close', not 'exit': ssh2 emits 'exit' as it parses the request, which can be
+  // in the same read as the channel's opening (a command that ends at once), before this function
+  // runs; 'close' waits for stdout to be read, and carries the status (a socket channel has none).
+  const exit = new Promise<SshExit>((resolve) =>
+    channel.once("close", (code?: number | null, signal?: string) =>
+      resolve({ code: code ?? null, signal: signal ?? null }),
+    ),
+  );
+  const channelClosed = exit.then(() => undefined);
   const clientClosed = new Promise<void>((resolve) => client.once("close", () => resolve()));
   // A connection lost mid-session must reach the stream's reader as an error, not as a clean
   // end. ssh2's own Channel.destroy() ignores its error argument, hence the Duplex one.

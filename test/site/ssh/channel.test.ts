@@ -1,9 +1,13 @@
 import { createHash, randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createRequire } from "node:module";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { openSshChannel } from "../../../src/site/ssh/connect.js";
 import { startSshd, type SshdInstance } from "../../helpers/sshd.js";
+
+const require = createRequire(import.meta.url);
+type Exec = (...args: unknown[]) => void;
 
 let sshd: SshdInstance;
 beforeAll(async () => {
@@ -77,6 +81,30 @@ describe("openSshChannel", () => {
     expect(await ch.exit).toEqual({ code: 3, signal: null });
     expect(err).toBe("oops\n");
     await ch.close();
+  });
+
+  it("keeps the exit status of a command whose whole session arrives in one read", async () => {
+    // The client stalls right after sending the exec request: sshd's answer, the command's output,
+    // its exit status and the channel's close then reach ssh2 together and are parsed in one go,
+    // before openSshChannel's caller can have listened for anything.
+    const proto = (require("ssh2/lib/protocol/Protocol.js") as { prototype: { exec: Exec } }).prototype;
+    const exec = proto.exec;
+    const stall = vi.spyOn(proto, "exec").mockImplementation(function (this: unknown, ...args: unknown[]) {
+      exec.apply(this, args);
+      const until = Date.now() + 500;
+      while (Date.now() < until);
+    });
+    try {
+      const ch = await openSshChannel(sshd.channel({ command: "echo oops >&2; exit 3" }));
+      let err = "";
+      ch.stderr.on("data", (b: Buffer) => (err += b.toString()));
+      ch.stream.resume();
+      expect(await ch.exit).toEqual({ code: 3, signal: null });
+      expect(err).toBe("oops\n");
+      await ch.close();
+    } finally {
+      stall.mockRestore();
+    }
   });
 
   it("errors the stream and resolves exit without a status when the session is killed", async () => {
