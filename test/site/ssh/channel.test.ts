@@ -74,13 +74,7 @@ describe("openSshChannel", () => {
   });
 
   it("reports the remote exit status and stderr", async () => {
-    const ch = await openSshChannel(sshd.channel({ command: "echo oops >&2; exit 3" }));
-    let err = "";
-    ch.stderr.on("data", (b: Buffer) => (err += b.toString()));
-    ch.stream.resume();
-    expect(await ch.exit).toEqual({ code: 3, signal: null });
-    expect(err).toBe("oops\n");
-    await ch.close();
+    await expectExitStatusAndStderr();
   });
 
   it("keeps the exit status of a command whose whole session arrives in one read", async () => {
@@ -95,13 +89,7 @@ describe("openSshChannel", () => {
       while (Date.now() < until);
     });
     try {
-      const ch = await openSshChannel(sshd.channel({ command: "echo oops >&2; exit 3" }));
-      let err = "";
-      ch.stderr.on("data", (b: Buffer) => (err += b.toString()));
-      ch.stream.resume();
-      expect(await ch.exit).toEqual({ code: 3, signal: null });
-      expect(err).toBe("oops\n");
-      await ch.close();
+      await expectExitStatusAndStderr();
     } finally {
       stall.mockRestore();
     }
@@ -151,3 +139,14 @@ describe("openSshChannel", () => {
     }
   });
 });
+
+/** `exit 3` after a line on stderr: both reach the caller. */
+async function expectExitStatusAndStderr(): Promise<void> {
+  const ch = await openSshChannel(sshd.channel({ command: "echo oops >&2; exit 3" }));
+  let err = "";
+  ch.stderr.on("data", (b: Buffer) => (err += b.toString()));
+  ch.stream.resume();
+  expect(await ch.exit).toEqual({ code: 3, signal: null });
+  expect(err).toBe("oops\n");
+  await ch.close();
+}
