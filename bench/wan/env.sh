@@ -49,9 +49,11 @@ wan_rate_bits() {
   awk -v n="${BASH_REMATCH[1]}" -v p="${BASH_REMATCH[2]}" -v u="${BASH_REMATCH[3]}" 'BEGIN{
     m = (p=="k") ? 1e3 : (p=="m") ? 1e6 : (p=="g") ? 1e9 : 1; if (u=="bps") m *= 8; printf "%.0f", n*m }'
 }
-# HTB burst in bytes for RATE: MS ms at the rate (default BURST_MS, 2), at least 16 KB. HTB's
-# default (one MTU) needs a timer per packet, and a late timer on a busy 2-vCPU VM is bandwidth
-# lost for good.
-wan_htb_burst() {
-  awk -v b="$(wan_rate_bits "$1")" -v ms="${2:-${BURST_MS:-2}}" 'BEGIN{l=b/8*ms/1000; if (l<16000) l=16000; printf "%.0f", l}'
+# The HTB class parameters for RATE (for `tc class add|change ... htb`): bursts of MS ms at the
+# rate (default BURST_MS, 2), at least 16 KB. HTB's default (one MTU) needs a timer per packet,
+# and a late timer on a busy 2-vCPU VM is bandwidth lost for good.
+wan_htb_params() {
+  local burst
+  burst=$(awk -v b="$(wan_rate_bits "$1")" -v ms="${2:-${BURST_MS:-2}}" 'BEGIN{l=b/8*ms/1000; if (l<16000) l=16000; printf "%.0f", l}')
+  echo "rate $1 ceil $1 burst $burst cburst $burst quantum 60000"
 }

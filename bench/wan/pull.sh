@@ -250,11 +250,10 @@ done
 [[ ,$STRATS, == *,optimal,* ]] && run_pull optimal cost
 # uplink J RATE: site J's egress classes (setup.sh's 1:1 and 1:2) at RATE
 uplink() {
-  local b c
-  b=$(wan_htb_burst "$2")
+  local c
   for c in 1:1 1:2; do
-    wan_exec "$1" tc class change dev eth0 classid "$c" htb rate "$2" ceil "$2" burst "$b" cburst "$b" quantum 60000 ||
-      die "tc class change in s$1"
+    # shellcheck disable=SC2046  # the parameters are words
+    wan_exec "$1" tc class change dev eth0 classid "$c" htb $(wan_htb_params "$2") || die "tc class change in s$1"
   done
 }
 if ((FLOOR)) && [[ ,$STRATS, == *,optimal,* ]]; then

@@ -72,12 +72,11 @@ htb_root() {
   htb_class "$dev" "$ns" 1:1 1:2 "$rate"
   leaf "$dev" "$ns" 1:2 "$rate"
 }
-# htb_class DEV NS PARENT CLASSID RATE, with bursts of BURST_MS at the rate (wan_htb_burst).
+# htb_class DEV NS PARENT CLASSID RATE, with bursts of BURST_MS at the rate (wan_htb_params).
 htb_class() {
-  local dev=$1 ns=$2 parent=$3 cls=$4 rate=$5 burst
-  burst=$(wan_htb_burst "$rate" "$BURST_MS")
-  ip netns exec "$ns" tc class add dev "$dev" parent "$parent" classid "$cls" htb rate "$rate" ceil "$rate" \
-    burst "$burst" cburst "$burst" quantum 60000
+  local dev=$1 ns=$2 parent=$3 cls=$4 rate=$5
+  # shellcheck disable=SC2046  # the parameters are words
+  ip netns exec "$ns" tc class add dev "$dev" parent "$parent" classid "$cls" htb $(wan_htb_params "$rate" "$BURST_MS")
 }
 
 printf 'site\tns\tip\tegress\tingress\n' >"$WAN_DIR/sites.tsv"
