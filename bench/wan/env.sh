@@ -9,6 +9,7 @@
 #   wan_ssh K J CMD...   from site K, OpenSSH to site J (alias sJ; key and known_hosts of WAN_DIR/client)
 #   wan_nitro K ARGS...  nitro at site K, on its repository WAN_DIR/repos/sK, with the client's ~/.ssh
 #   wan_url J            ssh:// URL of site J's repository, for `nitro site add sJ URL`
+#   wan_nc_send K J B    raw TCP (nc, no SSH): site J sends B bytes to site K; prints K's recv_rate
 #
 # A pull benchmark plugs in like this (after setup.sh N --rates ..., sshd.sh start):
 #   for j in $(wan_sites); do wan_nitro 0 site add s$j "$(wan_url $j)"; done
@@ -56,4 +57,25 @@ wan_htb_params() {
   local burst
   burst=$(awk -v b="$(wan_rate_bits "$1")" -v ms="${2:-${BURST_MS:-2}}" 'BEGIN{l=b/8*ms/1000; if (l<16000) l=16000; printf "%.0f", l}')
   echo "rate $1 ceil $1 burst $burst cburst $burst quantum 60000"
+}
+# Reads stdin; prints "BYTES SECONDS T_FIRST T_LAST", timed from the first byte to EOF.
+recv_rate() {
+  local t0 t1 n
+  head -c 1 >/dev/null || {
+    echo "0 0 0 0"
+    return
+  }
+  t0=$(now)
+  n=$(wc -c)
+  t1=$(now)
+  echo "$((n + 1)) $(elapsed "$t0" "$t1") $t0 $t1"
+}
+# Site J listens on PORT (default 5001) and sends B zero bytes to site K once it connects.
+wan_nc_send() {
+  local k=$1 j=$2 b=$3 port=${4:-5001} srv
+  wan_exec "$j" bash -c "head -c $b /dev/zero | nc -N -l $(wan_ip "$j") $port" &
+  srv=$!
+  for _ in $(seq 1 50); do wan_exec "$j" ss -Hltn "sport = :$port" | grep -q . && break; sleep 0.05; done
+  wan_exec "$k" nc -d "$(wan_ip "$j")" "$port" | recv_rate
+  wait $srv
 }

@@ -35,18 +35,6 @@ shaped() {
   done
   echo "$best"
 }
-# reads stdin; prints "BYTES SECONDS T_FIRST T_LAST" timed from the first byte to EOF
-recv_rate() {
-  local t0 t1 n
-  head -c 1 >/dev/null || {
-    echo "0 0 0 0"
-    return
-  }
-  t0=$(now)
-  n=$(wc -c)
-  t1=$(now)
-  echo "$((n + 1)) $(elapsed "$t0" "$t1") $t0 $t1"
-}
 mbit() { awk -v b="$1" -v s="$2" 'BEGIN{ if (s>0) printf "%.1f", b*8/s/1e6; else print "n/a"}'; }
 size_for() { # bytes for about SECS seconds at the shaped rate (200 MB when unshaped)
   local r
@@ -63,11 +51,7 @@ for j in $(wan_sites); do
   rs=$([ -n "$r" ] && awk -v r="$r" 'BEGIN{printf "%.1f", r/1e6}' || echo unshaped)
   ncr=n/a ncq=n/a
   if ((NC)); then
-    wan_exec "$j" bash -c "head -c $b /dev/zero | nc -N -l $(wan_ip "$j") 5001" &
-    srv=$!
-    for _ in $(seq 1 50); do wan_exec "$j" ss -Hltn "sport = :5001" | grep -q . && break; sleep 0.05; done
-    read -r n s < <(wan_exec "$DEST" nc -d "$(wan_ip "$j")" 5001 | recv_rate)
-    wait $srv
+    read -r n s _ _ < <(wan_nc_send "$DEST" "$j" "$b")
     ncr=$(mbit "$n" "$s")
     [ -n "$r" ] && ncq=$(awk -v m="$ncr" -v r="$r" 'BEGIN{printf "%.2f", m*1e6/r}')
   fi

@@ -14,9 +14,11 @@
 #   the output is compared byte for byte. Each source runs `nitro serve --socket` (a site's
 #   long-running server, reached through SSH's streamlocal forwarding); one more optimal/time run
 #   ("optimal, serve --stdio") is made without them, SSH starting a nitro per session, unless
-#   --no-server runs every pull that way. One more ("optimal, links unshaped") runs with the delays
-#   off and every uplink at 10 Gbit/s, then the links are shaped again (--no-floor: not): what this
-#   machine's CPUs allow the same pull when the links are no limit. optimal/time runs N times
+#   --no-server runs every pull that way. "raw TCP": nc from every source at once (~3 s each) gives
+#   the rates the links themselves deliver, and the wire-byte bound at those rates.
+#   One more ("optimal, links unshaped") runs with the delays off and every uplink at 10 Gbit/s,
+#   then the links are shaped again (--no-floor: not): what this machine's CPUs allow the same pull
+#   when the links are no limit. optimal/time runs N times
 #   (--runs, default 3; a run of a few seconds varies by ~0.1 s with the machine's load): each run
 #   is printed, the median by whole command goes to the TSV. Bytes per source are counted in s0's namespace (nft).
 #   "wire LB" = the wire-byte lower bound from bench/wan/bound.ts (stored frame bytes, payload
@@ -27,7 +29,7 @@ set -u -o pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=env.sh
 source "$HERE/env.sh"
-need jq nft cmp ping
+need jq nft cmp ping nc
 
 # site  uplink   rtt_ms  usd_per_gb  holds (full, or a slice START-END in % of the image)
 TOPO="
@@ -248,6 +250,31 @@ for s in ${STRATS//,/ }; do
   if [ "$s" = optimal ] && ((RUNS > 1)); then median_run; else run_pull "$s" time; fi
 done
 [[ ,$STRATS, == *,optimal,* ]] && run_pull optimal cost
+# The links' own rates: raw TCP (nc: no SSH, no nitro, no disk) from every source at once for about
+# 3 s, each timed at s0 from its first byte to its last; then the wire-byte bound at those rates.
+tcp_row() {
+  local tmp j n secs r args=() rates="" bound
+  tmp=$(mktemp -d)
+  for j in $SOURCES; do
+    (wan_nc_send 0 "$j" "$(awk -v p="$(payload "$(topo "$j" 2)")" 'BEGIN{printf "%.0f", p*3}')" >"$tmp/$j") &
+  done
+  wait
+  for j in $SOURCES; do
+    read -r n secs _ _ <"$tmp/$j"
+    r=$(awk -v n="$n" -v s="$secs" 'BEGIN{if (s > 0) printf "%.0f", n/s}')
+    [ -n "$r" ] || { echo "raw TCP: nothing came from s$j" && rm -rf "$tmp" && return; }
+    args+=("s$j=$r:$WAN_DIR/repos/s$j")
+    rates="$rates${rates:+, }$(awk -v r="$r" -v p="$(payload "$(topo "$j" 2)")" 'BEGIN{printf "%.1f (%.0f%%)", r*8/1e6, r/p*100}')"
+  done
+  rm -rf "$tmp"
+  bound=$(cd "$NITRO_ROOT" && npx vite-node bench/wan/bound.ts "$IMAGE" "$WAN_DIR/repos/s$FASTEST_FULL" "${args[@]}" 2>>"$LOG" | jq -r .bound)
+  [[ $bound =~ ^[0-9.]+$ ]] || { echo "raw TCP: bound.ts failed (see $LOG)" && return; }
+  bound=$(awk -v b="$bound" 'BEGIN{printf "%.2f", b}')
+  echo "   raw TCP from all sources at once (nc; s1..s6, Mbit/s and share of the payload rate): $rates"
+  echo "   the wire-byte bound at those rates: $bound s = $(awk -v a="$bound" -v b="$WIRE_LB" 'BEGIN{printf "%.2f", a/b}') x wire LB"
+  [ -n "$TSV" ] && printf 'tcp\t%s\t%s\n' "$bound" "$rates" >>"$TSV"
+}
+[[ ,$STRATS, == *,optimal,* ]] && tcp_row
 # uplink J RATE: site J's egress classes (setup.sh's 1:1 and 1:2) at RATE
 uplink() {
   local c
