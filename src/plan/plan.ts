@@ -33,6 +33,12 @@ import { NO_SITE, type Objective, type Plan, type PlanInput, type PlanOptions } 
 
 /** Chunk visits the local search may spend: a few milliseconds. */
 const POLISH_BUDGET = 2e6;
+/**
+ * Swaps (a search over pairs of chunks) only while rounding leaves more than this share of the
+ * makespan: below it they bought ~0.1% for 35-65 ms of a pull's start (its planner code not yet
+ * optimized), where the time objective's slack is 1% and a re-plan needs a 3% gain.
+ */
+const SWAP_GAP = 0.01;
 
 export function plan(
   input: PlanInput,
@@ -157,7 +163,7 @@ function rounded(ctx: Context, net: FlowNet, allowed: Int32Array, deadline?: num
   const makespan = makespanOf(load, model);
   if (makespan > target && (hard || makespan - target > 1e-3 * makespan)) {
     const work = { sizes: input.sizes, groupOf: groups.groupOf, allowed, site: assignment, load, count };
-    polish(work, model, target, POLISH_BUDGET);
+    polish(work, model, target, POLISH_BUDGET, hard ? target : target + SWAP_GAP * makespan);
   }
   const extra = {
     strategy: "optimal" as const,

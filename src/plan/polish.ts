@@ -5,8 +5,9 @@ import { finishTime, makespanOf, type SiteModel } from "./split.js";
  * the slowest site that lowers max(its finish, the other site's finish) the most, if that is
  * below the slowest finish: first moving one of its chunks elsewhere, else (on small instances,
  * where it is affordable and rounding gaps are large) swapping one of its chunks for a smaller
- * one of another site. Never raises the makespan. Stops when `budget` chunk (or chunk pair)
- * visits are spent; it is only worth running when rounding left a material gap.
+ * one of another site, while the makespan is above `swapAbove`. Never raises the makespan. Stops
+ * when `budget` chunk (or chunk pair) visits are spent; it is only worth running when rounding
+ * left a material gap.
  */
 export interface Assignment {
   sizes: ArrayLike<number>;
@@ -19,7 +20,13 @@ export interface Assignment {
   count: Float64Array;
 }
 
-export function polish(a: Assignment, model: SiteModel, target: number, budget: number): void {
+export function polish(
+  a: Assignment,
+  model: SiteModel,
+  target: number,
+  budget: number,
+  swapAbove = target,
+): void {
   const { site, load, count } = a;
   while (budget > 0) {
     const makespan = makespanOf(load, model);
@@ -39,6 +46,7 @@ export function polish(a: Assignment, model: SiteModel, target: number, budget: 
       site[move.chunk] = move.to;
       continue;
     }
+    if (makespan <= swapAbove) return;
     const swap = bestSwap(a, model, slow, limit, budget);
     budget -= swap.visits;
     if (swap.mine < 0) return;

@@ -316,6 +316,21 @@ export function warmReceiver(): void {
   sharedVerifier?.warm();
 }
 
+/** The image file `-o` asks for (not a stream's); if it cannot be made, `planning` is left to fail alone. */
+function outputFile(
+  recipe: Recipe,
+  opts: PullOptions,
+  planning: Promise<unknown>,
+): ImageAssembly | undefined {
+  if (opts.stream || !opts.output) return undefined;
+  try {
+    return new ImageAssembly(recipe, opts.output.path, opts.output.force ?? false);
+  } catch (err) {
+    planning.catch(() => undefined);
+    throw err;
+  }
+}
+
 export async function pullChunks(
   dest: Store,
   recipe: Recipe,
@@ -326,7 +341,7 @@ export async function pullChunks(
   warmReceiver();
   // A late site that fails once the pull is done (it closes the sites) says nothing more.
   let done = false;
-  const prep = await preparePlan((ids) => dest.has(ids), recipe, all, {
+  const planning = preparePlan((ids) => dest.has(ids), recipe, all, {
     ...opts,
     onEvent: (m) => done || opts.onEvent?.(m),
     startEarly: mayReplan({
@@ -334,17 +349,23 @@ export async function pullChunks(
       objective: opts.objective ?? { kind: "time" },
     }),
   });
+  // The output file is made while the holders answer (~20 ms of local work, off the start's path).
+  const file = outputFile(recipe, opts, planning);
+  const prep = await planning.catch((err: unknown) => {
+    file?.abort();
+    throw err;
+  });
   const { needIds, rawSizes, sources, plan: p } = prep;
-  if (p.unassigned > 0)
+  if (p.unassigned > 0) {
+    file?.abort();
     throw new NitroError(
       Exit.INCOMPLETE,
       `${p.unassigned} chunks of '${recipe.name}' (${p.unassignedBytes} bytes) are held by no reachable site: nothing was fetched`,
     );
+  }
   opts.onPlan?.(p, sources);
 
-  const output = opts.stream
-    ? new ImageAssembly(recipe, join(dest.dir, "pull-stream"), true)
-    : opts.output && new ImageAssembly(recipe, opts.output.path, opts.output.force ?? false);
+  const output = opts.stream ? new ImageAssembly(recipe, join(dest.dir, "pull-stream"), true) : file;
   const following = opts.stream && output && followAssembly(output, opts.stream);
   // Its failure (the reader went away) is the pull's, reported once the run has stopped.
   following?.catch(() => undefined);

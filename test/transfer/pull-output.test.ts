@@ -104,4 +104,17 @@ describe("pull -o writes the image as chunks arrive", () => {
     expect(existsSync(out)).toBe(false);
     expect(readdirSync(join(t.dir, "w3")).filter((f) => f.includes("out.img"))).toEqual([]);
   });
+
+  it("leaves no temporary when no site holds some chunk (the file is made while the holders answer)", async () => {
+    const { recipe, origin, ids } = await world(join(t.dir, "w4"));
+    const half = newStore(join(t.dir, "w4"), "half");
+    await new LocalSite("half", half).putFrames(framesOf(origin, ids.slice(0, ids.length >> 1)));
+    await origin.close();
+    const dest = newStore(join(t.dir, "w4"), "dest");
+    const out = join(t.dir, "w4", "out.img");
+    await expect(pullChunks(dest, recipe, [source(half)], { output: { path: out } })).rejects.toThrow(
+      /held by no reachable site: nothing was fetched/,
+    );
+    expect(readdirSync(join(t.dir, "w4")).filter((f) => f.includes("out.img"))).toEqual([]);
+  });
 });
