@@ -5,6 +5,7 @@ import { siteTimeout } from "../../wire/liveness.js";
 import type { OpenSiteOptions, SiteKind } from "../kinds.js";
 import type { SiteEntry, SshSiteOptions } from "../registry.js";
 import type { SshChannelOptions } from "../ssh/connect.js";
+import { dial } from "../ssh/dial.js";
 import { parseSshUrl } from "../ssh/url.js";
 import { SERVE_SOCKET } from "../../wire/listen.js";
 import { quoteRemoteText } from "../../wire/remote-error.js";
@@ -19,14 +20,25 @@ export const sshKind: SiteKind<SshSiteOptions> = {
   },
   options: { remoteCommand: "--remote-command", identity: "--identity" },
   async open(cfg, opts) {
-    // Loaded on demand: ssh2 takes ~90 ms to import, which every local command would pay.
-    const [{ openSshChannel, checkSshCryptoBinding }, { RemoteSite }, { ForwardingReadSite }] =
-      await Promise.all([import("../ssh/connect.js"), import("../remote.js"), import("../wrapper.js")]);
-    checkSshCryptoBinding();
-    const timeout = siteTimeout();
-    const channel = await openSshChannel(
-      sshChannelTo(cfg, opts, (nitro, repo) => `${nitro} serve --stdio --repo ${repo}`, SERVE_SOCKET),
+    const to = sshChannelTo(
+      cfg,
+      opts,
+      (nitro, repo) => `${nitro} serve --stdio --repo ${repo}`,
+      SERVE_SOCKET,
     );
+    const timeout = siteTimeout();
+    // Dialed first: the TCP connect and sshd's start overlap ssh2's import (~90 ms), which is
+    // loaded on demand, as every local command would pay it. openSshChannel owns the socket.
+    const dialed = await dial(to);
+    const [{ openSshChannel }, { RemoteSite }, { ForwardingReadSite }] = await Promise.all([
+      import("../ssh/connect.js"),
+      import("../remote.js"),
+      import("../wrapper.js"),
+    ]).catch((err: unknown) => {
+      dialed.socket.destroy();
+      throw err;
+    });
+    const channel = await openSshChannel({ ...to, dialed });
     let stderr = "";
     channel.stderr.on("data", (d: Buffer) => {
       if (stderr.length < 4096) stderr += d.toString();

@@ -7,7 +7,8 @@ import { NitroError, remote } from "../../util/errors.js";
 import { trace } from "../../util/trace.js";
 import { planAuth, type AuthPlan } from "./auth.js";
 import { checkSshCryptoBinding } from "./binding.js";
-import { resolveSshEndpoint, type SshEndpoint } from "./config.js";
+import type { SshEndpoint } from "./config.js";
+import { endpointOf, type Dialed } from "./dial.js";
 import { keepaliveRoundTrip } from "./keepalive.js";
 import {
   GLOBAL_KNOWN_HOSTS,
@@ -48,6 +49,8 @@ export interface SshChannelOptions {
   readyTimeoutMs?: number;
   /** Called once the TCP connection has been asked for: the local steps before it are done. */
   onDial?: () => void;
+  /** The connection, already asked for with these options (see dial.ts). */
+  dialed?: Dialed;
 }
 
 export interface SshExit {
@@ -90,13 +93,19 @@ const HOST_KEY_ALGOS: Record<string, string[]> = { "ssh-rsa": ["rsa-sha2-512", "
 
 /** Connects with ssh2, verifies the host key, authenticates and execs `command`. */
 export async function openSshChannel(opts: SshChannelOptions): Promise<SshChannel> {
+  try {
+    return await connectAndOpen(opts);
+  } finally {
+    // ssh2 owns the socket once it has it (handOver); before, nobody else would close it.
+    if (opts.dialed && !handedOver.has(opts.dialed)) opts.dialed.socket.destroy();
+  }
+}
+
+const handedOver = new WeakSet<Dialed>();
+
+async function connectAndOpen(opts: SshChannelOptions): Promise<SshChannel> {
   checkSshCryptoBinding();
-  const ep = await resolveSshEndpoint(opts.host, {
-    ...(opts.configPath !== undefined ? { configPath: opts.configPath } : {}),
-    ...(opts.user !== undefined ? { user: opts.user } : {}),
-    ...(opts.port !== undefined ? { port: opts.port } : {}),
-    ...(opts.identityFiles ? { identityFiles: opts.identityFiles } : {}),
-  });
+  const ep = opts.dialed?.endpoint ?? (await endpointOf(opts));
   const knownHostsFiles = opts.knownHostsPath
     ? [opts.knownHostsPath]
     : ep.knownHostsFiles.length
@@ -161,6 +170,14 @@ export async function openSshChannel(opts: SshChannelOptions): Promise<SshChanne
     };
     client.once("error", onError);
     client.once("ready", onReady);
+    const dialed = opts.dialed;
+    if (dialed) {
+      const failure = dialed.failure();
+      if (failure) return reject(connectError(failure, where, auth));
+      config.sock = dialed.socket;
+      dialed.handOver();
+      handedOver.add(dialed);
+    }
     trace(`ssh ${where}: connecting`);
     client.connect(config);
     signFirstTime(client);
