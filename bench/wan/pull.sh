@@ -253,12 +253,13 @@ done
 # The links' own rates: raw TCP (nc: no SSH, no nitro, no disk) from every source at once for about
 # 3 s, each timed at s0 from its first byte to its last; then the wire-byte bound at those rates.
 tcp_row() {
-  local tmp j n secs r args=() rates="" bound
+  local tmp j n secs r args=() rates="" bound pids=()
   tmp=$(mktemp -d)
   for j in $SOURCES; do
     (wan_nc_send 0 "$j" "$(awk -v p="$(payload "$(topo "$j" 2)")" 'BEGIN{printf "%.0f", p*3}')" >"$tmp/$j") &
+    pids+=($!)
   done
-  wait
+  wait "${pids[@]}" # not the servers this script started
   for j in $SOURCES; do
     read -r n secs _ _ <"$tmp/$j"
     r=$(awk -v n="$n" -v s="$secs" 'BEGIN{if (s > 0) printf "%.0f", n/s}')
