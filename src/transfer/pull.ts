@@ -316,7 +316,10 @@ export function warmReceiver(): void {
   sharedVerifier?.warm();
 }
 
-/** The image file `-o` asks for (not a stream's); if it cannot be made, `planning` is left to fail alone. */
+/**
+ * The image file `-o` asks for (a stream's is made once planned); if it cannot be made (it exists,
+ * no --force), the planning under way is left to fail on its own.
+ */
 function outputFile(
   recipe: Recipe,
   opts: PullOptions,
