@@ -15,12 +15,12 @@
 #   long-running server, reached through SSH's streamlocal forwarding); one more optimal/time run
 #   ("optimal, serve --stdio") is made without them, SSH starting a nitro per session, unless
 #   --no-server runs every pull that way. "raw TCP": nc from every source at once (~3 s each) gives
-#   the rates the links themselves deliver, and the wire-byte bound at those rates.
-#   One more ("optimal, links unshaped") runs with the delays off and every uplink at 10 Gbit/s,
-#   then the links are shaped again (--no-floor: not): what this machine's CPUs allow the same pull
-#   when the links are no limit. optimal/time runs N times
-#   (--runs, default 3; a run of a few seconds varies by ~0.1 s with the machine's load): each run
-#   is printed, the median by whole command goes to the TSV. Bytes per source are counted in s0's namespace (nft).
+#   the rates the links themselves deliver, and the wire-byte bound at those rates. One more
+#   ("optimal, links unshaped") runs with the delays off and every uplink at 10 Gbit/s, then the
+#   links are shaped again (--no-floor: not): what this machine's CPUs allow the same pull when the
+#   links are no limit. optimal/time runs N times (--runs, default 3; a run of a few seconds varies
+#   by ~0.1 s with the machine's load): each run is printed, the median by whole command goes to
+#   the TSV. Bytes per source are counted in s0's namespace (nft).
 #   "wire LB" = the wire-byte lower bound from bench/wan/bound.ts (stored frame bytes, payload
 #   rates, holder sets; independent of the planner). "single source" = `ssh cat` of the file from
 #   the fastest site holding all of it. Probed RTTs are printed next to `ping -U`.
