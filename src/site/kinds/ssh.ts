@@ -35,7 +35,7 @@ export const sshKind: SiteKind<SshSiteOptions> = {
       import("../remote.js"),
       import("../wrapper.js"),
     ]).catch((err: unknown) => {
-      dialed.socket.destroy();
+      dialed.abandon();
       throw err;
     });
     const channel = await openSshChannel({ ...to, dialed });

@@ -96,12 +96,10 @@ export async function openSshChannel(opts: SshChannelOptions): Promise<SshChanne
   try {
     return await connectAndOpen(opts);
   } finally {
-    // ssh2 owns the socket once it has it (handOver); before, nobody else would close it.
-    if (opts.dialed && !handedOver.has(opts.dialed)) opts.dialed.socket.destroy();
+    // A socket never handed to ssh2 would stay open: nobody else closes it.
+    opts.dialed?.abandon();
   }
 }
-
-const handedOver = new WeakSet<Dialed>();
 
 async function connectAndOpen(opts: SshChannelOptions): Promise<SshChannel> {
   checkSshCryptoBinding();
@@ -176,7 +174,6 @@ async function connectAndOpen(opts: SshChannelOptions): Promise<SshChannel> {
       if (failure) return reject(connectError(failure, where, auth));
       config.sock = dialed.socket;
       dialed.handOver();
-      handedOver.add(dialed);
     }
     trace(`ssh ${where}: connecting`);
     client.connect(config);

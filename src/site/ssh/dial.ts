@@ -26,6 +26,8 @@ export interface Dialed {
   failure(): (Error & { code?: string }) | undefined;
   /** ssh2 listens from now on. */
   handOver(): void;
+  /** Closes the socket unless it was handed over (then it is ssh2's to close). */
+  abandon(): void;
 }
 
 export async function dial(opts: SshChannelOptions): Promise<Dialed> {
@@ -38,13 +40,18 @@ export async function dial(opts: SshChannelOptions): Promise<Dialed> {
     (failure ??= Object.assign(new Error("closed before the SSH handshake"), { code: "ECONNRESET" }));
   socket.on("error", onError);
   socket.once("close", onClose);
+  let handedOver = false;
   return {
     endpoint,
     socket,
     failure: () => failure,
     handOver() {
+      handedOver = true;
       socket.off("error", onError);
       socket.off("close", onClose);
+    },
+    abandon() {
+      if (!handedOver) socket.destroy();
     },
   };
 }
